@@ -1,0 +1,209 @@
+"""The seam between the connection core and an HTTP/1.1 request parser.
+
+Requests are parsed by h11, one h11 connection per request: the core answers
+with its own serializer and sendfile, so h11 never sees the response and
+could not move on to the next request by itself. Starting a fresh h11
+connection on the bytes left over from the previous request gives the same
+effect with no state to fake.
+
+h11 is lenient where a server must be strict, so :class:`RequestReader`
+frames the head itself before handing it over:
+
+* h11 enforces its head-size limit only while a head is incomplete, so a
+  whole oversized head that arrives in one read would be accepted; we
+  measure the request line (414) and head (431) ourselves.
+* h11 accepts a bare LF as a line ending and obs-fold continuation lines;
+  RFC 9112 §2.2 lets a server accept them, but each is a known vector for
+  request smuggling between parsers that disagree, so we answer 400.
+* h11 takes Transfer-Encoding over Content-Length when both are present;
+  RFC 9112 §6.1 says such a message "ought to be handled as an error", and
+  it is the classic smuggling shape, so we answer 400 and close.
+* h11 does not notice a second Host field (RFC 9112 §3.2: 400) nor a major
+  version other than 1 (RFC 9110 §15.6.6: 505).
+
+Another parser can replace h11 behind this class's small interface as long
+as it produces the same :class:`RequestHead` and :class:`BadRequest` for the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import h11
+
+from reference.limits import Limits
+
+_VERSION = re.compile(rb" HTTP/(\d)\.(\d)\r\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_HEAD_END = b"\r\n\r\n"
+
+
+class BadRequest(Exception):
+    """The client sent something we will not process; answer ``status`` and close."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than we are willing to read and discard."""
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """A request line and header fields that passed every check."""
+
+    method: bytes
+    target: bytes
+    http_version: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    def get(self, name: bytes) -> bytes | None:
+        """The value of the first field called ``name`` (lower-case), if any."""
+        for field, value in self.headers:
+            if field == name:
+                return value
+        return None
+
+    @property
+    def wants_close(self) -> bool:
+        """True when the client asked (explicitly or by its version) for a single request."""
+        if self.http_version != b"1.1":
+            return True
+        tokens = (self.get(b"connection") or b"").lower().split(b",")
+        return any(token.strip() == b"close" for token in tokens)
+
+
+class RequestReader:
+    """Frames one request at a time out of a connection's byte stream."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._buffer = bytearray()
+        self._body: h11.Connection | None = None
+        self._discarded = 0
+        self._declared_length: int | None = None
+        self.eof = False
+
+    @property
+    def has_partial_request(self) -> bool:
+        """True when some bytes of a request that is not yet complete have arrived."""
+        return self._body is None and bool(self._buffer.lstrip(b"\r\n"))
+
+    @property
+    def declared_body_length(self) -> int | None:
+        """The current request's Content-Length; None when chunked or there is no body."""
+        return self._declared_length
+
+    def feed(self, data: bytes) -> None:
+        """Add received bytes; an empty ``data`` marks the end of input."""
+        if not data:
+            self.eof = True
+        if self._body is not None:
+            self._body.receive_data(data)
+        else:
+            self._buffer += data
+
+    def next_head(self) -> RequestHead | None:
+        """The next complete request head, or None until more bytes arrive.
+
+        Raises :class:`BadRequest` when the head breaks a rule; the stream
+        cannot be resynchronised after that, so the caller must close.
+        """
+        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
+        # a request line (some clients send a stray CRLF after a POST body).
+        while self._buffer.startswith(b"\r\n"):
+            del self._buffer[:2]
+        end = self._buffer.find(_HEAD_END)
+        head = bytes(self._buffer if end < 0 else self._buffer[: end + 4])
+        self._check_shape(head, complete=end >= 0)
+        if end < 0:
+            return None
+        request = self._parse(head)
+        del self._buffer[: end + 4]
+        if self._body is not None:
+            # From here until the body ends, h11 owns the stream.
+            self._body.receive_data(bytes(self._buffer))
+            if self.eof:
+                self._body.receive_data(b"")
+            self._buffer.clear()
+        return request
+
+    def _check_shape(self, head: bytes, *, complete: bool) -> None:
+        """Reject, as early as the bytes allow, what h11 would accept or only catch late."""
+        line_end = head.find(b"\r\n")
+        request_line = head if line_end < 0 else head[:line_end]
+        if len(request_line) > self._limits.max_request_line:
+            raise BadRequest(414, "request line too long")
+        if len(head) > self._limits.max_head + 4:
+            raise BadRequest(431, "request head too large")
+        # The last byte may be a CR whose LF has not arrived yet.
+        if _BARE_CR.search(head if complete else head[:-1]):
+            raise BadRequest(400, "bare CR in request head")
+        if _BARE_LF.search(head):
+            raise BadRequest(400, "bare LF in request head")
+        if not complete:
+            return
+        lines = head[:-4].split(b"\r\n")
+        if len(lines) - 1 > self._limits.max_fields:
+            raise BadRequest(431, "too many header fields")
+        if any(line[:1] in (b" ", b"\t") for line in lines[1:]):
+            raise BadRequest(400, "obsolete line folding in header fields")
+        version = _VERSION.search(head[: line_end + 2])
+        if version and version.group(1) != b"1":
+            raise BadRequest(505, "HTTP major version not supported")
+
+    def _parse(self, head: bytes) -> RequestHead:
+        """Parse a framed head with h11 and apply the checks h11 leaves to servers."""
+        connection = h11.Connection(h11.SERVER)
+        connection.receive_data(head)
+        try:
+            event = connection.next_event()
+        except h11.RemoteProtocolError as error:
+            raise BadRequest(error.error_status_hint, str(error)) from None
+        assert isinstance(event, h11.Request), event
+        fields = tuple((name, value) for name, value in event.headers)
+        names = [name for name, _ in fields]
+        if names.count(b"host") > 1:
+            raise BadRequest(400, "more than one Host field")
+        if b"transfer-encoding" in names and b"content-length" in names:
+            raise BadRequest(400, "both Content-Length and Transfer-Encoding")
+        if b"transfer-encoding" in names or b"content-length" in names:
+            self._body = connection
+            self._discarded = 0
+            length = dict(fields).get(b"content-length")
+            self._declared_length = None if length is None else int(length)
+        return RequestHead(event.method, event.target, event.http_version, fields)
+
+    def discard_body(self) -> bool:
+        """Read and drop the current request's body; True once all of it is gone.
+
+        Raises :class:`BadRequest` for malformed chunked framing and
+        :class:`BodyTooLarge` past the limit; either way the caller closes.
+        """
+        if self._body is None:
+            return True
+        while True:
+            try:
+                event = self._body.next_event()
+            except h11.RemoteProtocolError as error:
+                raise BadRequest(400, str(error)) from None
+            if event is h11.NEED_DATA:
+                return False
+            if isinstance(event, h11.Data):
+                self._discarded += len(event.data)
+                if self._discarded > self._limits.max_discarded_body:
+                    raise BodyTooLarge()
+            elif isinstance(event, h11.EndOfMessage):
+                leftover, _ = self._body.trailing_data
+                self._buffer = bytearray(leftover)
+                self._body = None
+                self._declared_length = None
+                return True
+            else:
+                raise BadRequest(400, "request body ended early")

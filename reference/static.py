@@ -1,0 +1,129 @@
+"""What a static-file server answers to one well-formed request (RFC 9110 semantics).
+
+This module knows nothing of connections: the core hands it a parsed head and
+sends whatever :class:`~reference.responses.Response` comes back.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import parsedate_to_datetime
+
+from reference import files
+from reference.limits import Limits
+from reference.parser import RequestHead
+from reference.responses import FileSegment, Response, error_response
+
+#: Methods RFC 9110 §9.3 defines (plus PATCH). A static server supports only
+#: GET and HEAD; the others get 405 because they are real methods the
+#: resource does not allow, while anything else is unknown and gets 501.
+KNOWN_METHODS = frozenset(
+    {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH"}
+)
+ALLOWED = "GET, HEAD"
+_BYTE_RANGE = re.compile(rb"bytes=(\d*)-(\d*)")
+
+
+def respond(head: RequestHead, root: str, limits: Limits) -> Response:
+    """The response to ``head`` for a server whose document root is ``root``."""
+    if head.method not in KNOWN_METHODS:
+        return error_response(501, "This server does not implement that method.")
+    if head.method not in (b"GET", b"HEAD"):
+        response = error_response(405, f"Only {ALLOWED} are allowed here.")
+        response.headers.append(("Allow", ALLOWED))
+        return response
+    found = files.resolve(root, head.target)
+    if isinstance(found, files.BadTarget):
+        response = error_response(400, found.reason)
+    elif isinstance(found, files.NotFound):
+        response = error_response(404, "The requested file was not found on this server.")
+    elif isinstance(found, files.Redirect):
+        response = error_response(301, "The resource is a directory; see its slash form.")
+        response.headers.append(("Location", found.location))
+    else:
+        response = _file_response(head, found, limits)
+    response.send_body = head.method != b"HEAD"
+    return response
+
+
+def _file_response(head: RequestHead, found: files.StaticFile, limits: Limits) -> Response:
+    """200, 206, 304 or 416 for an existing file, honouring validators and Range."""
+    validators = [
+        ("Last-Modified", found.last_modified),
+        ("ETag", found.etag),
+    ]
+    if _not_modified(head, found):
+        return Response(304, validators)
+    headers = [("Content-Type", found.content_type), *validators, ("Accept-Ranges", "bytes")]
+    start, end = 0, found.size
+    status = 200
+    wanted = _requested_range(head, found)
+    if wanted == "unsatisfiable":
+        response = error_response(416, "The requested range is outside the file.")
+        response.headers.append(("Content-Range", f"bytes */{found.size}"))
+        return response
+    if wanted is not None:
+        start, end = wanted
+        status = 206
+        headers.append(("Content-Range", f"bytes {start}-{end - 1}/{found.size}"))
+    count = end - start
+    if count <= limits.inline_body_max:
+        return Response(status, headers, body=_read_exactly(found.path, start, count))
+    return Response(status, headers, file=FileSegment(found.path, start, count))
+
+
+def _read_exactly(path: str, offset: int, count: int) -> bytes:
+    """Read a small slice of a file, padding nothing: a short file would break framing."""
+    with open(path, "rb") as stream:
+        stream.seek(offset)
+        data = stream.read(count)
+    if len(data) != count:
+        raise OSError(f"{path} changed size while being served")
+    return data
+
+
+def _not_modified(head: RequestHead, found: files.StaticFile) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since when both are sent."""
+    if_none_match = head.get(b"if-none-match")
+    if if_none_match is not None:
+        tags = [tag.strip() for tag in if_none_match.decode("latin-1").split(",")]
+        # Weak comparison (§13.1.2): W/"x" matches "x".
+        return "*" in tags or found.etag in (tag.removeprefix("W/") for tag in tags)
+    if_modified_since = head.get(b"if-modified-since")
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since.decode("latin-1")).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return False
+    return int(found.mtime) <= since
+
+
+def _requested_range(head: RequestHead, found: files.StaticFile) -> tuple[int, int] | str | None:
+    """The single byte range asked for as (start, end-exclusive), "unsatisfiable", or None.
+
+    Several ranges, a malformed one, or a stale If-Range all fall back to the
+    whole file (None), which RFC 9110 §14.2 allows a server to do.
+    """
+    header = head.get(b"range")
+    if header is None or head.method != b"GET":
+        return None
+    if_range = head.get(b"if-range")
+    if if_range is not None and if_range.decode("latin-1").strip() != found.etag:
+        return None
+    match = _BYTE_RANGE.fullmatch(header.replace(b" ", b""))
+    if match is None or match.group(1) == match.group(2) == b"":
+        return None
+    first, last = match.group(1), match.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last) + 1, found.size) if last else found.size
+        if last and int(last) < start:
+            return None
+    else:
+        start, end = max(found.size - int(last), 0), found.size
+        if int(last) == 0:
+            return "unsatisfiable"
+    if start >= found.size:
+        return "unsatisfiable"
+    return start, end

@@ -1,0 +1,116 @@
+"""asyncio streams: beyond the course, what a Python developer reaches for next.
+
+Each connection is a task running the same loop as the blocking driver, with
+``await`` where the blocking driver would block: reading waits until the
+core's deadline, writing waits for the stream to drain, and files go out
+through ``loop.sendfile`` (the kernel's sendfile on Unix). Writes are bounded
+per piece, so a client that stops reading is dropped after ``send_timeout``
+without progress but a slow one that keeps reading is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+from reference.backends.base import Backend
+from reference.core import Action, Close, Connection, Send, SendFile, ShutdownWrite
+
+log = logging.getLogger("reference")
+
+RECEIVE_SIZE = 64 * 1024
+SENDFILE_PIECE = 1024 * 1024
+
+
+class AsyncioBackend(Backend):
+    """One task per connection on an asyncio event loop."""
+
+    supports_workers = True
+
+    def serve(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        loop.add_reader(self.site.stop_signal.fileno, stopping.set)
+        self._live: dict[asyncio.Task, Connection] = {}
+        server = await asyncio.start_server(self._serve_connection, sock=self.listener)
+        await stopping.wait()
+        loop.remove_reader(self.site.stop_signal.fileno)
+        server.close()
+        now = time.monotonic()
+        for task, connection in list(self._live.items()):
+            # Idle connections close at once; busy ones finish with Connection: close.
+            if connection.stop(now):
+                task.cancel()
+        if self._live:
+            await asyncio.wait(list(self._live), timeout=self.site.limits.shutdown_grace)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = self.site.connection(time.monotonic())
+        task = asyncio.current_task()
+        self._live[task] = connection
+        try:
+            await self._drive(connection, reader, writer)
+        except (OSError, TimeoutError) as error:
+            log.debug("connection ended early: %s", error)
+        finally:
+            del self._live[task]
+            if connection.closed:
+                writer.close()
+            else:
+                writer.transport.abort()
+
+    async def _drive(
+        self, connection: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        actions: list[Action] = []
+        while True:
+            await self._perform(actions, writer)
+            actions = connection.output_drained(time.monotonic())
+            if actions:
+                continue
+            if connection.closed:
+                return
+            timeout = max(connection.deadline - time.monotonic(), 0.0)
+            try:
+                data = await asyncio.wait_for(reader.read(RECEIVE_SIZE), timeout)
+            except TimeoutError:
+                actions = connection.deadline_passed(time.monotonic())
+            else:
+                actions = connection.data_received(data, time.monotonic())
+
+    async def _perform(self, actions: list[Action], writer: asyncio.StreamWriter) -> None:
+        send_timeout = self.site.limits.send_timeout
+        for action in actions:
+            if isinstance(action, Send):
+                writer.write(action.data)
+                await asyncio.wait_for(writer.drain(), send_timeout)
+            elif isinstance(action, SendFile):
+                await self._send_file(action, writer)
+            elif isinstance(action, ShutdownWrite):
+                writer.write_eof()
+            elif isinstance(action, Close):
+                return
+
+    async def _send_file(self, action: SendFile, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        segment = action.segment
+        with open(segment.path, "rb") as stream:
+            offset, left = segment.offset, segment.count
+            while left:
+                piece = min(left, SENDFILE_PIECE)
+                sent = await asyncio.wait_for(
+                    loop.sendfile(writer.transport, stream, offset, piece),
+                    self.site.limits.send_timeout,
+                )
+                if sent == 0:
+                    raise OSError(f"{segment.path} is shorter than its Content-Length")
+                offset += sent
+                left -= sent

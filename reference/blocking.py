@@ -1,0 +1,105 @@
+"""Drive one connection with blocking calls: the driver of the serial, process, thread and
+gevent backends.
+
+Blocking here means "this call returns when it is done", which is what a
+thread, a forked child or a greenlet wants. The only waits are a ``select``
+on the client socket and the stop signal (so a stopping server wakes idle
+connections at once) and sends bounded by the socket's timeout (so a client
+that stops reading is dropped after ``send_timeout`` without progress).
+gevent passes its own cooperative ``select`` and sendfile in
+:class:`BlockingIO`; everything else is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from reference.core import Action, Close, Send, SendFile, ShutdownWrite
+from reference.responses import FileSegment
+from reference.site import Site
+
+log = logging.getLogger("reference")
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class ShortFile(OSError):
+    """The file shrank after its Content-Length was sent; the framing can no longer be kept."""
+
+
+def sendfile_blocking(sock: socket.socket, segment: FileSegment) -> None:
+    """Send a file segment with the kernel's sendfile, bounded by the socket's timeout."""
+    with open(segment.path, "rb") as stream:
+        sent = sock.sendfile(stream, segment.offset, segment.count)
+    if sent != segment.count:
+        raise ShortFile(segment.path)
+
+
+@dataclass(frozen=True)
+class BlockingIO:
+    """The two waits a blocking driver makes, replaceable by a cooperative library's own."""
+
+    select: Callable[..., tuple[list, list, list]] = select.select
+    sendfile: Callable[[socket.socket, FileSegment], None] = sendfile_blocking
+
+
+def serve_connection(sock: socket.socket, site: Site, io: BlockingIO | None = None) -> None:
+    """Serve one accepted connection until it closes; never raises for client behaviour."""
+    io = io or BlockingIO()
+    sock.settimeout(site.limits.send_timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _drive(sock, site, io)
+    except OSError as error:
+        # Resets, broken pipes and stalled readers end one connection, never the server.
+        log.debug("connection ended early: %s", error)
+    finally:
+        sock.close()
+
+
+def _drive(sock: socket.socket, site: Site, io: BlockingIO) -> None:
+    connection = site.connection(time.monotonic())
+    watch_stop = True
+    actions: list[Action] = []
+    while True:
+        _perform(sock, actions, io)
+        actions = connection.output_drained(time.monotonic())
+        if actions:
+            continue
+        if connection.closed:
+            return
+        waiting = [sock, site.stop_signal.fileno] if watch_stop else [sock]
+        timeout = max(connection.deadline - time.monotonic(), 0.0)
+        readable, _, _ = io.select(waiting, [], [], timeout)
+        now = time.monotonic()
+        if sock in readable:
+            actions = connection.data_received(_receive(sock), now)
+        elif readable:
+            watch_stop = False
+            actions = connection.stop(now)
+        else:
+            actions = connection.deadline_passed(now)
+
+
+def _receive(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(RECEIVE_SIZE)
+    except ConnectionResetError:
+        return b""
+
+
+def _perform(sock: socket.socket, actions: Iterable[Action], io: BlockingIO) -> None:
+    for action in actions:
+        if isinstance(action, Send):
+            sock.sendall(action.data)
+        elif isinstance(action, SendFile):
+            io.sendfile(sock, action.segment)
+        elif isinstance(action, ShutdownWrite):
+            sock.shutdown(socket.SHUT_WR)
+        elif isinstance(action, Close):
+            return

@@ -1,0 +1,168 @@
+"""One non-blocking client socket driven by the core: the shared half of the nonblocking
+and epoll backends.
+
+A non-blocking send may take only part of what it is given, so actions the
+core returns wait in an outbox and are written as far as the socket allows
+each time it is writable; a file goes out with ``os.sendfile`` from where the
+previous call stopped. While the outbox holds anything the channel does not
+read, so a client that pipelines faster than it reads is slowed down by TCP
+flow control instead of growing our buffers.
+
+The event loop owns the socket's registration, so the channel never closes
+the socket itself: it sets :attr:`Channel.finished` and the loop calls
+:meth:`Channel.close` after unregistering (closing first is the classic
+``EBADF`` from ``epoll.unregister``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import deque
+from typing import BinaryIO
+
+from reference.core import Action, Close, Send, SendFile, ShutdownWrite
+from reference.site import Site
+
+log = logging.getLogger("reference")
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class Channel:
+    """A client connection's socket, protocol state and pending output."""
+
+    def __init__(self, sock: socket.socket, site: Site, now: float) -> None:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.connection = site.connection(now)
+        self.finished = False
+        self._outbox: deque[Action] = deque()
+        self._pending = memoryview(b"")
+        self._file: BinaryIO | None = None
+        self._file_offset = 0
+        self._file_left = 0
+        self._wrote = False
+
+    def fileno(self) -> int:
+        """The socket's file descriptor (so a channel can be passed to select-like calls)."""
+        return self.sock.fileno()
+
+    @property
+    def wants_read(self) -> bool:
+        """True when the loop should wait for input on this channel."""
+        return not self.finished and not self._outbox and self.connection.wants_read
+
+    @property
+    def wants_write(self) -> bool:
+        """True when output is waiting for the socket to become writable."""
+        return not self.finished and bool(self._outbox)
+
+    @property
+    def deadline(self) -> float:
+        """When :meth:`on_deadline` should be called if nothing else happens first."""
+        return self.connection.deadline
+
+    def on_readable(self, now: float) -> bool:
+        """Read what arrived and act on it; False when nothing could be read yet."""
+        try:
+            data = self.sock.recv(RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as error:
+            return self._abort(error)
+        self._queue(self.connection.data_received(data, now), now)
+        return True
+
+    def on_writable(self, now: float) -> bool:
+        """Write as much pending output as the socket takes; True if anything was written."""
+        return self._flush(now)
+
+    def on_deadline(self, now: float) -> None:
+        """The connection's deadline may have passed."""
+        self._queue(self.connection.deadline_passed(now), now)
+
+    def on_stop(self, now: float) -> None:
+        """The server is stopping."""
+        self._queue(self.connection.stop(now), now)
+
+    def close(self) -> None:
+        """Release the socket and any file being sent; call after unregistering."""
+        self.finished = True
+        self._close_file()
+        self.sock.close()
+
+    def _queue(self, actions: list[Action], now: float) -> None:
+        self._outbox.extend(actions)
+        self._flush(now)
+
+    def _flush(self, now: float) -> bool:
+        self._wrote = False
+        try:
+            while self._outbox and not self.finished:
+                if not self._advance(self._outbox[0]):
+                    break
+                self._outbox.popleft()
+                if not self._outbox:
+                    self._outbox.extend(self.connection.output_drained(now))
+        except OSError as error:
+            self._abort(error)
+        if self._wrote:
+            self.connection.output_progress(now)
+        return self._wrote
+
+    def _advance(self, action: Action) -> bool:
+        """Carry the head of the outbox forward; True once it is complete."""
+        if isinstance(action, Send):
+            if not self._pending:
+                self._pending = memoryview(action.data)
+            self._pending = self._pending[self._send(self._pending) :]
+            return not self._pending
+        if isinstance(action, SendFile):
+            return self._send_file_part(action)
+        if isinstance(action, ShutdownWrite):
+            self.sock.shutdown(socket.SHUT_WR)
+        elif isinstance(action, Close):
+            self.finished = True
+        return True
+
+    def _send(self, data: memoryview) -> int:
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            return 0
+        self._wrote = True
+        return sent
+
+    def _send_file_part(self, action: SendFile) -> bool:
+        if self._file is None:
+            self._file = open(action.segment.path, "rb")  # noqa: SIM115 - closed when done
+            self._file_offset = action.segment.offset
+            self._file_left = action.segment.count
+        while self._file_left:
+            try:
+                sent = os.sendfile(
+                    self.sock.fileno(), self._file.fileno(), self._file_offset, self._file_left
+                )
+            except BlockingIOError:
+                return False
+            if sent == 0:
+                raise OSError(f"{action.segment.path} is shorter than its Content-Length")
+            self._wrote = True
+            self._file_offset += sent
+            self._file_left -= sent
+        self._close_file()
+        return True
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _abort(self, error: OSError) -> bool:
+        log.debug("connection ended early: %s", error)
+        self._outbox.clear()
+        self.finished = True
+        return False

@@ -128,7 +128,8 @@ class RequestReader:
         del self._buffer[: end + 4]
         if self._body is not None:
             # From here until the body ends, h11 owns the stream.
-            self._body.receive_data(bytes(self._buffer))
+            if self._buffer:
+                self._body.receive_data(bytes(self._buffer))
             if self.eof:
                 self._body.receive_data(b"")
             self._buffer.clear()
@@ -142,8 +143,9 @@ class RequestReader:
             raise BadRequest(414, "request line too long")
         if len(head) > self._limits.max_head + 4:
             raise BadRequest(431, "request head too large")
-        # The last byte may be a CR whose LF has not arrived yet.
-        if _BARE_CR.search(head if complete else head[:-1]):
+        bare_cr = _BARE_CR.search(head)
+        # A CR as the very last byte received may yet be followed by its LF.
+        if bare_cr and (complete or bare_cr.start() != len(head) - 1):
             raise BadRequest(400, "bare CR in request head")
         if _BARE_LF.search(head):
             raise BadRequest(400, "bare LF in request head")

@@ -19,7 +19,7 @@ REQUESTS = st.sampled_from(
         (
             b"PUT",
             b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
-        ),  # noqa: E501
+        ),
         (b"BREW", b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n"),
         (b"GET", b"GET / HTTP/1.0\r\n\r\n"),
         (b"GET", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),

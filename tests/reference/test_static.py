@@ -1,0 +1,111 @@
+"""Static-file semantics: methods, validators and ranges, without any connection."""
+
+from __future__ import annotations
+
+import os
+from email.utils import formatdate
+
+import pytest
+
+from reference.limits import Limits
+from reference.parser import RequestReader
+from reference.static import respond
+from tests.reference.corekit import ROOT
+
+LARGE = os.path.join(ROOT, "large.bin")
+
+
+def answer(request_line: str, *fields: str, limits: Limits | None = None):
+    raw = "\r\n".join([request_line, "Host: a", *fields, "", ""]).encode()
+    reader = RequestReader(Limits())
+    reader.feed(raw)
+    return respond(reader.next_head(), ROOT, limits or Limits())
+
+
+def header(response, name: str) -> str | None:
+    return dict(response.headers).get(name)
+
+
+def test_get_serves_small_files_inline_with_their_metadata():
+    response = answer("GET /style.css HTTP/1.1")
+    with open(os.path.join(ROOT, "style.css"), "rb") as stream:
+        assert response.body == stream.read()
+    assert header(response, "Content-Type") == "text/css; charset=utf-8"
+    assert header(response, "ETag").startswith('"')
+    assert header(response, "Last-Modified").endswith("GMT")
+
+
+def test_large_files_go_out_as_a_file_segment():
+    response = answer("GET /large.bin HTTP/1.1")
+    assert response.file.count == os.path.getsize(LARGE) == response.content_length
+    assert response.body == b""
+
+
+def test_head_has_the_length_of_get_but_no_body_to_send():
+    get, head = answer("GET /utf8.txt HTTP/1.1"), answer("HEAD /utf8.txt HTTP/1.1")
+    assert head.content_length == get.content_length == len(get.body)
+    assert head.send_body is False and get.send_body is True
+
+
+@pytest.mark.parametrize(("method", "status"), [("POST", 405), ("DELETE", 405), ("BREW", 501)])
+def test_methods_other_than_get_and_head(method: str, status: int):
+    response = answer(f"{method} / HTTP/1.1")
+    assert response.status == status
+    assert (header(response, "Allow") == "GET, HEAD") is (status == 405)
+
+
+def test_if_none_match_with_the_etag_is_not_modified():
+    etag = header(answer("GET / HTTP/1.1"), "ETag")
+    assert answer("GET / HTTP/1.1", f"If-None-Match: W/{etag}").status == 304
+    assert answer("GET / HTTP/1.1", 'If-None-Match: "other"').status == 200
+    assert answer("GET / HTTP/1.1", "If-None-Match: *").status == 304
+
+
+def test_if_modified_since_compares_whole_seconds():
+    mtime = os.path.getmtime(os.path.join(ROOT, "index.html"))
+    since = formatdate(int(mtime), usegmt=True)
+    earlier = formatdate(int(mtime) - 10, usegmt=True)
+    assert answer("GET / HTTP/1.1", f"If-Modified-Since: {since}").status == 304
+    assert answer("GET / HTTP/1.1", f"If-Modified-Since: {earlier}").status == 200
+    assert answer("GET / HTTP/1.1", "If-Modified-Since: yesterday").status == 200
+
+
+def test_if_none_match_wins_over_if_modified_since():
+    since = formatdate(os.path.getmtime(os.path.join(ROOT, "index.html")) + 60, usegmt=True)
+    both = answer("GET / HTTP/1.1", 'If-None-Match: "other"', f"If-Modified-Since: {since}")
+    assert both.status == 200
+
+
+@pytest.mark.parametrize(
+    ("spec", "start", "end"),
+    [("bytes=0-9", 0, 10), ("bytes=10-", 10, None), ("bytes=-5", -5, None), ("bytes=5-5", 5, 6)],
+)
+def test_a_single_byte_range_is_partial_content(spec: str, start: int, end: int | None):
+    response = answer("GET /utf8.txt HTTP/1.1", f"Range: {spec}")
+    with open(os.path.join(ROOT, "utf8.txt"), "rb") as stream:
+        whole = stream.read()
+    assert response.status == 206
+    assert response.body == whole[start:end]
+    first = start % len(whole)
+    assert header(response, "Content-Range") == (
+        f"bytes {first}-{first + len(response.body) - 1}/{len(whole)}"
+    )
+
+
+def test_ranges_past_the_end_are_unsatisfiable():
+    response = answer("GET /utf8.txt HTTP/1.1", "Range: bytes=999999-")
+    assert response.status == 416
+    size = os.path.getsize(os.path.join(ROOT, "utf8.txt"))
+    assert header(response, "Content-Range") == f"bytes */{size}"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [("Range: bytes=0-1,5-6",), ("Range: lines=1-2",), ("Range: bytes=0-1", 'If-Range: "x"')],
+)
+def test_ranges_we_do_not_honour_get_the_whole_file(fields):
+    assert answer("GET /utf8.txt HTTP/1.1", *fields).status == 200
+
+
+def test_range_is_ignored_for_head():
+    assert answer("HEAD /utf8.txt HTTP/1.1", "Range: bytes=0-1").status == 200

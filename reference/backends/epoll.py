@@ -37,7 +37,7 @@ class EpollBackend(Backend):
                         give_up = self._begin_stop()
                     elif fd == self.listener.fileno():
                         self._accept()
-                    else:
+                    elif fd in self._channels:
                         self._on_event(self._channels[fd], events)
                 self._expire_deadlines()
         finally:

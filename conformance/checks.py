@@ -1,0 +1,50 @@
+"""The few scenarios that need code rather than steps: revalidating with a validator the server
+chose. Each check drives a Session with ordinary steps and raises through it on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from conformance.steps import Expect, ResponseSpec, Send
+
+if TYPE_CHECKING:
+    from conformance.session import Session
+
+
+def _get_root(session: Session, connection: str, status: str, extra_header: str = "") -> Expect:
+    """Send GET / (closing afterwards) on `connection`; return the expectation for its answer."""
+    request = f"GET / HTTP/1.1\r\nHost: localhost\r\n{extra_header}Connection: close\r\n\r\n"
+    session.run_step(Send(on=connection, fragments=(request.encode("latin-1"),)))
+    if status == "304":
+        return Expect(on=connection, alternatives=(ResponseSpec(("304",), empty_body=True),))
+    return Expect(on=connection, alternatives=(ResponseSpec(("200",), body_file="index.html"),))
+
+
+def _revalidate(session: Session, validator: str, condition: str) -> None:
+    """GET / to learn `validator`, then GET / with `condition` carrying it: expect 304, no body."""
+    first = session.run_step(_get_root(session, "first", "200"))
+    value = first.header(validator) if first is not None else None
+    if value is None:
+        session.fail(
+            f"the 200 response to GET / carried no {validator}, so it cannot be revalidated",
+            f"a {validator} header on the file's 200 response",
+            f"no {validator} header",
+        )
+    session.run_step(_get_root(session, "second", "304", f"{condition}: {value}\r\n"))
+
+
+def if_none_match(session: Session) -> None:
+    """If-None-Match with the ETag the server sent gets 304 Not Modified without a body."""
+    _revalidate(session, "ETag", "If-None-Match")
+
+
+def if_modified_since(session: Session) -> None:
+    """If-Modified-Since with the Last-Modified the server sent gets 304 without a body."""
+    _revalidate(session, "Last-Modified", "If-Modified-Since")
+
+
+CHECKS: dict[str, Callable[[Session], None]] = {
+    "if_none_match": if_none_match,
+    "if_modified_since": if_modified_since,
+}

@@ -1,0 +1,437 @@
+"""The step vocabulary scenarios are written in, parsed strictly from catalogue tables.
+
+A step is one small inline table whose first key names what it does and whose value is its main
+argument, e.g. `{ send = "GET / HTTP/1.1\\r\\n...", on = "b" }` or `{ expect = 200 }`. Steps are
+plain frozen data; the engine interprets them. Every table is checked here, so a typo in the
+catalogue fails loudly at load time instead of quietly testing nothing.
+
+Bytes to send are TOML strings in which each character stands for one byte (U+0000..U+00FF), so
+any byte value can be written with a `\\u00XX` escape. Large inputs are generated rather than
+spelled out: `{{TEXT*COUNT}}` expands to TEXT repeated COUNT times (e.g. a 64 KiB URI).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_CONNECTION = "main"
+MAX_GENERATED_BYTES = 1 << 20
+THEN_RULES = ("open", "closed", "may-close", "announced")
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+_STATUS = re.compile(r"[1-5](\d\d|xx)")
+_TEMPLATE = re.compile(r"\{\{(.+?)\*(\d+)\}\}", re.DOTALL)
+
+
+class StepError(ValueError):
+    """A step table does not follow the vocabulary; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Open a named connection (optionally with a small receive buffer, to stop reading early)."""
+
+    name: str
+    recv_buffer: int | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send bytes, in fragments separated by a pause, or one byte at a time."""
+
+    on: str
+    fragments: tuple[bytes, ...]
+    pause: float | None = None
+    bytewise: bool = False
+
+    @property
+    def data(self) -> bytes:
+        """All the bytes this step sends."""
+        return b"".join(self.fragments)
+
+
+@dataclass(frozen=True)
+class ResponseSpec:
+    """One acceptable response: status pattern(s), header rules and body rule (unset = any)."""
+
+    statuses: tuple[str, ...] | None = None
+    headers: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    match: tuple[tuple[str, str], ...] = ()
+    body_file: str | None = None
+    body_range: tuple[int, int] | None = None
+    empty_body: bool = False
+    content_length_of: str | None = None
+
+    def accepts_status(self, status: int) -> bool:
+        """Whether `status` fits one of the patterns ("200", "4xx"); no patterns accept any."""
+        if self.statuses is None:
+            return True
+        code = str(status)
+        return any(
+            pattern == code or (pattern.endswith("xx") and pattern[0] == code[0])
+            for pattern in self.statuses
+        )
+
+    def describe_status(self) -> str:
+        """The accepted statuses in words, e.g. "405 or 501"."""
+        return "any status" if self.statuses is None else " or ".join(self.statuses)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Read one response on a connection and require it to fit one of the alternatives.
+
+    `then` adds a rule about the connection after the response: "open" (not announced closed),
+    "closed" (the server closes it), "may-close" (if the server closes it now the scenario ends
+    there) or "announced" (a close must be announced with `Connection: close`, and then happen).
+    """
+
+    on: str
+    alternatives: tuple[ResponseSpec, ...]
+    method: str = "GET"
+    or_close: bool = False
+    then: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpectClosed:
+    """The server closes the connection within the timeout without sending anything more."""
+
+    on: str
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class ExpectSilence:
+    """No byte arrives on the connection for a while (`seconds`, or the engine's quiet period)."""
+
+    on: str
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class HalfClose:
+    """Shut down the sending side (SHUT_WR) and keep reading."""
+
+    on: str
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the connection from the client side."""
+
+    on: str
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Abort the connection with a TCP reset (SO_LINGER 0)."""
+
+    on: str
+
+
+@dataclass(frozen=True)
+class ReadBytes:
+    """Read at least `count` raw bytes (e.g. the start of a download) without judging them."""
+
+    on: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CheckAlive:
+    """A fresh connection's GET / gets a response within the timeout."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Let time pass without doing anything (bounded, a fraction of a second)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Run the nested steps `times` times in a row."""
+
+    times: int
+    steps: tuple[Step, ...]
+
+
+Step = (
+    Connect
+    | Send
+    | Expect
+    | ExpectClosed
+    | ExpectSilence
+    | HalfClose
+    | Close
+    | Reset
+    | ReadBytes
+    | CheckAlive
+    | Wait
+    | Repeat
+)
+
+
+def expand_template(text: str) -> bytes:
+    """Expand `{{TEXT*COUNT}}` runs and encode one byte per character."""
+    total = 0
+
+    def repeat(found: re.Match[str]) -> str:
+        nonlocal total
+        total += len(found.group(1)) * int(found.group(2))
+        if total > MAX_GENERATED_BYTES:
+            raise StepError(f"generated data exceeds {MAX_GENERATED_BYTES} bytes")
+        return found.group(1) * int(found.group(2))
+
+    expanded = _TEMPLATE.sub(repeat, text)
+    try:
+        return expanded.encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise StepError(
+            f"character {expanded[error.start]!r} is not one byte; write bytes as \\u00XX escapes"
+        ) from None
+
+
+class _Table:
+    """Typed, strict access to one step table: every key must be read exactly once."""
+
+    def __init__(self, table: dict[str, Any], kind: str) -> None:
+        self.table, self.kind, self.unread = table, kind, set(table)
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.table:
+            return default
+        self.unread.discard(key)
+        value = self.table[key]
+        # TOML booleans are ints to isinstance(); keep the two apart.
+        if isinstance(value, bool) and bool not in _as_tuple(types):
+            raise StepError(f"{self.kind}: {key} must be {_type_names(types)}, not a boolean")
+        if not isinstance(value, types):
+            raise StepError(f"{self.kind}: {key} must be {_type_names(types)}, got {value!r}")
+        return value
+
+    def name(self, key: str) -> str:
+        value = self.get(key, str, DEFAULT_CONNECTION)
+        if not _NAME.fullmatch(value):
+            raise StepError(f"{self.kind}: connection name {value!r} is not a lowercase word")
+        return value
+
+    def seconds(self, key: str, default: float | None = None) -> float | None:
+        value = self.get(key, (int, float), default)
+        if value is not None and not 0 <= value <= 5:
+            raise StepError(f"{self.kind}: {key} must be between 0 and 5 seconds")
+        return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(item, str) and item for item in values):
+            raise StepError(f"{self.kind}: {key} must be a list of header names")
+        return tuple(values)
+
+    def done(self) -> None:
+        if self.unread:
+            raise StepError(f"{self.kind}: unknown key(s) {', '.join(sorted(self.unread))}")
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    return " or ".join(kind.__name__ for kind in _as_tuple(types))
+
+
+def _parse_statuses(kind: str, value: Any) -> tuple[str, ...] | None:
+    if value == "any":
+        return None
+    items = value if isinstance(value, list) else [value]
+    statuses = []
+    for item in items:
+        text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        if not isinstance(text, str) or not _STATUS.fullmatch(text):
+            raise StepError(f"{kind}: status {item!r} is not a code like 200 or a class like 4xx")
+        statuses.append(text)
+    if not statuses:
+        raise StepError(f"{kind}: at least one status is required")
+    return tuple(statuses)
+
+
+def _parse_response_spec(table: _Table, statuses: tuple[str, ...] | None) -> ResponseSpec:
+    match = table.get("match", dict, {})
+    for name, pattern in match.items():
+        if not isinstance(pattern, str):
+            raise StepError(f"{table.kind}: match.{name} must be a regular expression string")
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise StepError(f"{table.kind}: match.{name} is not a valid regex: {error}") from None
+    body_range = table.get("body_range", list)
+    if body_range is not None and not (
+        len(body_range) == 2
+        and all(isinstance(n, int) for n in body_range)
+        and 0 <= body_range[0] <= body_range[1]
+    ):
+        raise StepError(f"{table.kind}: body_range must be [first, last] byte offsets")
+    spec = ResponseSpec(
+        statuses=statuses,
+        headers=table.names("headers"),
+        absent=table.names("absent"),
+        match=tuple(match.items()),
+        body_file=table.get("body_file", str),
+        body_range=tuple(body_range) if body_range is not None else None,
+        empty_body=table.get("empty_body", bool, False),
+        content_length_of=table.get("content_length_of", str),
+    )
+    if spec.body_range is not None and spec.body_file is None:
+        raise StepError(f"{table.kind}: body_range needs body_file")
+    if spec.empty_body and spec.body_file is not None:
+        raise StepError(f"{table.kind}: empty_body and body_file contradict each other")
+    return spec
+
+
+def _parse_expect(table: _Table, kind: str) -> Expect:
+    if kind == "expect":
+        alternatives = (
+            _parse_response_spec(table, _parse_statuses(kind, table.get(kind, object))),
+        )
+    else:
+        options = table.get(kind, list)
+        if not options or not all(isinstance(option, dict) for option in options):
+            raise StepError(f"{kind}: must be a non-empty list of response tables")
+        alternatives = tuple(_parse_alternative(option) for option in options)
+    then = table.get("then", str)
+    if then is not None and then not in THEN_RULES:
+        raise StepError(f"{kind}: then must be one of {', '.join(THEN_RULES)}")
+    method = table.get("method", str, "GET")
+    if not re.fullmatch(r"[A-Z]+", method):
+        raise StepError(f"{kind}: method {method!r} is not an uppercase method name")
+    return Expect(
+        on=table.name("on"),
+        alternatives=alternatives,
+        method=method,
+        or_close=table.get("or_close", bool, False),
+        then=then,
+    )
+
+
+def _parse_alternative(option: dict[str, Any]) -> ResponseSpec:
+    table = _Table(option, "expect_one_of")
+    spec = _parse_response_spec(
+        table, _parse_statuses("expect_one_of", table.get("status", object, "any"))
+    )
+    table.done()
+    return spec
+
+
+def _parse_send(table: _Table) -> Send:
+    value = table.get("send", (str, list))
+    texts = value if isinstance(value, list) else [value]
+    if not texts or not all(isinstance(text, str) and text for text in texts):
+        raise StepError("send: must be a non-empty string or a list of non-empty strings")
+    step = Send(
+        on=table.name("on"),
+        fragments=tuple(expand_template(text) for text in texts),
+        pause=table.seconds("pause"),
+        bytewise=table.get("bytewise", bool, False),
+    )
+    if step.bytewise and len(step.data) > 4096:
+        raise StepError("send: bytewise sending is limited to 4096 bytes to stay fast")
+    return step
+
+
+def _positive(table: _Table, key: str, limit: int) -> int:
+    value = table.get(key, int)
+    if not 0 < value <= limit:
+        raise StepError(f"{table.kind}: {key} must be between 1 and {limit}")
+    return value
+
+
+def _parse_repeat(table: _Table) -> Repeat:
+    nested = table.get("steps", list)
+    if not nested:
+        raise StepError("repeat: needs a non-empty steps list")
+    return Repeat(times=_positive(table, "repeat", 100), steps=parse_steps(nested))
+
+
+_PARSERS: dict[str, Callable[[_Table], Step]] = {
+    "connect": lambda t: Connect(t.name("connect"), t.get("recv_buffer", int)),
+    "send": _parse_send,
+    "expect": lambda t: _parse_expect(t, "expect"),
+    "expect_one_of": lambda t: _parse_expect(t, "expect_one_of"),
+    "closed": lambda t: ExpectClosed(t.name("closed"), t.get("clean", bool, False)),
+    "silent": lambda t: ExpectSilence(t.name("silent"), t.seconds("seconds")),
+    "half_close": lambda t: HalfClose(t.name("half_close")),
+    "close": lambda t: Close(t.name("close")),
+    "reset": lambda t: Reset(t.name("reset")),
+    "read_bytes": lambda t: ReadBytes(
+        t.name("on"), _positive(t, "read_bytes", MAX_GENERATED_BYTES)
+    ),
+    "check_alive": lambda t: CheckAlive() if t.get("check_alive", bool) else _refuse_false(t),
+    "wait": lambda t: Wait(t.seconds("wait")),
+    "repeat": _parse_repeat,
+}
+
+
+def _refuse_false(table: _Table) -> Step:
+    raise StepError(f"{table.kind}: the only meaningful value is true")
+
+
+def parse_step(table: Any) -> Step:
+    """Parse one step table, raising StepError on anything outside the vocabulary."""
+    if not isinstance(table, dict):
+        raise StepError(f"a step must be a table, got {table!r}")
+    kinds = [key for key in table if key in _PARSERS]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        raise StepError(f"a step needs exactly one of {', '.join(_PARSERS)} (found {found})")
+    parsed = _Table(table, kinds[0])
+    step = _PARSERS[kinds[0]](parsed)
+    parsed.done()
+    return step
+
+
+def parse_steps(tables: Iterable[Any]) -> tuple[Step, ...]:
+    """Parse a list of step tables and check connections are opened before they are used."""
+    steps = tuple(parse_step(table) for table in tables)
+    check_connection_use(steps)
+    return steps
+
+
+def check_connection_use(steps: Iterable[Step], opened: set[str] | None = None) -> set[str]:
+    """Reject steps on a connection that was never opened or was already closed.
+
+    `send` opens a connection it has never seen, so most scenarios need no `connect` step.
+    """
+    opened = set() if opened is None else opened
+    seen: set[str] = set(opened)
+    for step in steps:
+        if isinstance(step, Repeat):
+            check_connection_use(step.steps, opened)
+            continue
+        name = connection_of(step)
+        if name is None:
+            continue
+        if isinstance(step, Connect) or (isinstance(step, Send) and name not in seen):
+            opened.add(name)
+            seen.add(name)
+        elif name not in opened:
+            state = "was closed" if name in seen else "was never opened"
+            raise StepError(f"{type(step).__name__.lower()}: connection {name!r} {state}")
+        if isinstance(step, Close | Reset):
+            opened.discard(name)
+    return opened
+
+
+def connection_of(step: Step) -> str | None:
+    """The name of the connection a step acts on, if any."""
+    if isinstance(step, Connect):
+        return step.name
+    if isinstance(step, CheckAlive | Wait | Repeat):
+        return None
+    return step.on

@@ -1,0 +1,104 @@
+"""What the engine concluded about one scenario, and how a run's verdicts add up.
+
+Outcomes keep the server's failures apart from the suite's own: `fail`, `hang` and `crash` are
+the server's doing; `error` means the harness could not judge (never blamed on the server);
+`skip` means the scenario did not run and never decides anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from conformance.scenarios import CATEGORIES, LEVELS, Scenario
+
+
+class Outcome(StrEnum):
+    """How a scenario ended."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    HANG = "hang"
+    CRASH = "crash"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+SERVER_FAULTS = frozenset({Outcome.FAIL, Outcome.HANG, Outcome.CRASH})
+
+
+@dataclass
+class Verdict:
+    """The engine's judgement of one scenario, with everything a reader needs to act on it."""
+
+    scenario: Scenario
+    outcome: Outcome
+    message: str
+    expected: str = ""
+    actual: str = ""
+    duration_s: float = 0.0
+    transcript: list[str] = field(default_factory=list)
+    reproduction: str = ""
+    choice: str | None = None
+    server_output: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record the JSON report stores for this scenario."""
+        scenario = self.scenario
+        return {
+            "id": scenario.id,
+            "category": scenario.category,
+            "level": scenario.level,
+            "rfc": scenario.rfc,
+            "title": scenario.title,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "duration_s": round(self.duration_s, 4),
+            "transcript": list(self.transcript),
+            "expected": self.expected,
+            "actual": self.actual,
+            "reproduction": self.reproduction,
+            "choice": self.choice,
+            "hint": scenario.hint,
+            "requires": scenario.requires,
+            "server_output": self.server_output,
+        }
+
+
+def summarize(verdicts: Iterable[Verdict]) -> dict[str, Any]:
+    """Count outcomes overall, per category and per level (every known key present, even at 0)."""
+    verdicts = list(verdicts)
+
+    def counts(group: Iterable[Verdict]) -> dict[str, int]:
+        tally = Counter(verdict.outcome for verdict in group)
+        return {str(outcome): tally.get(outcome, 0) for outcome in Outcome}
+
+    categories = [name for name in CATEGORIES if any(v.scenario.category == name for v in verdicts)]
+    return {
+        "total": len(verdicts),
+        "outcomes": counts(verdicts),
+        "categories": {
+            name: counts(v for v in verdicts if v.scenario.category == name) for name in categories
+        },
+        "levels": {
+            name: counts(v for v in verdicts if v.scenario.level == name) for name in LEVELS
+        },
+    }
+
+
+def deciding_failures(verdicts: Iterable[Verdict], strict: bool) -> list[Verdict]:
+    """Return the verdicts that make a run non-green: MUST always, SHOULD too when strict.
+
+    A server fault (fail, hang, crash) decides at those levels; an `error` means the run could not
+    judge that scenario, so it also keeps the run from looking green. `skip` never decides.
+    """
+    deciding_levels = {"MUST", "SHOULD"} if strict else {"MUST"}
+    return [
+        verdict
+        for verdict in verdicts
+        if verdict.scenario.level in deciding_levels
+        and (verdict.outcome in SERVER_FAULTS or verdict.outcome is Outcome.ERROR)
+    ]

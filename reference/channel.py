@@ -82,7 +82,12 @@ class Channel:
 
     def on_deadline(self, now: float) -> None:
         """The connection's deadline may have passed."""
-        self._queue(self.connection.deadline_passed(now), now)
+        actions = self.connection.deadline_passed(now)
+        if self.connection.closed:
+            # The core gave up on a client that stopped reading: output it never
+            # took must not stand in front of the Close.
+            self._outbox.clear()
+        self._queue(actions, now)
 
     def on_stop(self, now: float) -> None:
         """The server is stopping."""

@@ -106,10 +106,17 @@ class AsyncioBackend(Backend):
             offset, left = segment.offset, segment.count
             while left:
                 piece = min(left, SENDFILE_PIECE)
-                sent = await asyncio.wait_for(
-                    loop.sendfile(writer.transport, stream, offset, piece),
-                    self.site.limits.send_timeout,
-                )
+                try:
+                    sent = await asyncio.wait_for(
+                        loop.sendfile(writer.transport, stream, offset, piece),
+                        self.site.limits.send_timeout,
+                    )
+                except RuntimeError:
+                    # loop.sendfile refuses a transport that a client reset closed
+                    # between two pieces; that is a client leaving, not a server bug.
+                    if not writer.transport.is_closing():
+                        raise
+                    raise ConnectionResetError("client went away during sendfile") from None
                 if sent == 0:
                     raise OSError(f"{segment.path} is shorter than its Content-Length")
                 offset += sent

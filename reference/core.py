@@ -152,6 +152,10 @@ class Connection:
         self._stopping = True
         if self.idle or self.phase in (Phase.DISCARDING, Phase.LINGERING):
             return self._close()
+        if self.phase is Phase.SENDING:
+            # Its head is already out without "Connection: close", but nothing will
+            # tell the driver again to stop once it is sent: close after it.
+            self._close_after_response = True
         return []
 
     def _advance(self, now: float) -> list[Action]:

@@ -60,6 +60,11 @@ class AsyncioBackend(Backend):
             await self._drive(connection, reader, writer)
         except (OSError, TimeoutError) as error:
             log.debug("connection ended early: %s", error)
+        except asyncio.CancelledError:
+            # Only shutdown cancels a connection, and it is the end we want. Ending
+            # normally matters: Python 3.11's start_server logs a cancelled
+            # handler task as an unhandled error, traceback and all.
+            pass
         finally:
             del self._live[task]
             if connection.closed:

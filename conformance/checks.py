@@ -28,7 +28,7 @@ def _revalidate(session: Session, validator: str, condition: str) -> None:
     if value is None:
         session.fail(
             f"the 200 response to GET / carried no {validator}, so it cannot be revalidated",
-            f"a {validator} header on the file's 200 response",
+            f"{validator} in the 200 response to GET /",
             f"no {validator} header",
         )
     session.run_step(_get_root(session, "second", "304", f"{condition}: {value}\r\n"))

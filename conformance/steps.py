@@ -40,12 +40,17 @@ class Connect:
 
 @dataclass(frozen=True)
 class Send:
-    """Send bytes, in fragments separated by a pause, or one byte at a time."""
+    """Send bytes, in fragments separated by a pause, or one byte at a time.
+
+    With `and_half_close` the FIN (SHUT_WR) rides on the last data, so the server sees the request
+    and the end of the stream at once, however fast it reads.
+    """
 
     on: str
     fragments: tuple[bytes, ...]
     pause: float | None = None
     bytewise: bool = False
+    and_half_close: bool = False
 
     @property
     def data(self) -> bytes:
@@ -65,6 +70,7 @@ class ResponseSpec:
     body_range: tuple[int, int] | None = None
     empty_body: bool = False
     content_length_of: str | None = None
+    label: str | None = None
 
     def accepts_status(self, status: int) -> bool:
         """Whether `status` fits one of the patterns ("200", "4xx"); no patterns accept any."""
@@ -107,10 +113,12 @@ class ExpectClosed:
 
 @dataclass(frozen=True)
 class ExpectSilence:
-    """No byte arrives on the connection for a while (`seconds`, or the engine's quiet period)."""
+    """No byte arrives for a while (`seconds`, or the engine's quiet period); a close is fine,
+    but with `clean` not a reset (which means the server left request bytes unread)."""
 
     on: str
     seconds: float | None = None
+    clean: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,6 +295,7 @@ def _parse_response_spec(table: _Table, statuses: tuple[str, ...] | None) -> Res
         body_range=tuple(body_range) if body_range is not None else None,
         empty_body=table.get("empty_body", bool, False),
         content_length_of=table.get("content_length_of", str),
+        label=table.get("label", str),
     )
     if spec.body_range is not None and spec.body_file is None:
         raise StepError(f"{table.kind}: body_range needs body_file")
@@ -339,6 +348,7 @@ def _parse_send(table: _Table) -> Send:
         fragments=tuple(expand_template(text) for text in texts),
         pause=table.seconds("pause"),
         bytewise=table.get("bytewise", bool, False),
+        and_half_close=table.get("and_half_close", bool, False),
     )
     if step.bytewise and len(step.data) > 4096:
         raise StepError("send: bytewise sending is limited to 4096 bytes to stay fast")
@@ -365,7 +375,9 @@ _PARSERS: dict[str, Callable[[_Table], Step]] = {
     "expect": lambda t: _parse_expect(t, "expect"),
     "expect_one_of": lambda t: _parse_expect(t, "expect_one_of"),
     "closed": lambda t: ExpectClosed(t.name("closed"), t.get("clean", bool, False)),
-    "silent": lambda t: ExpectSilence(t.name("silent"), t.seconds("seconds")),
+    "silent": lambda t: ExpectSilence(
+        t.name("silent"), t.seconds("seconds"), t.get("clean", bool, False)
+    ),
     "half_close": lambda t: HalfClose(t.name("half_close")),
     "close": lambda t: Close(t.name("close")),
     "reset": lambda t: Reset(t.name("reset")),

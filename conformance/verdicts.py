@@ -30,6 +30,25 @@ class Outcome(StrEnum):
 SERVER_FAULTS = frozenset({Outcome.FAIL, Outcome.HANG, Outcome.CRASH})
 
 
+class ScenarioFailed(Exception):
+    """The server did something a scenario does not allow: ends it with a fail, hang or crash."""
+
+    def __init__(
+        self, outcome: Outcome, message: str, expected: str = "", actual: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.outcome, self.message = outcome, message
+        self.expected, self.actual = expected, actual
+
+
+class ScenarioEnded(Exception):
+    """The server closed the connection where the scenario allows it; nothing more to check."""
+
+
+class HarnessError(Exception):
+    """The suite itself cannot carry on (e.g. a document root file is missing)."""
+
+
 @dataclass
 class Verdict:
     """The engine's judgement of one scenario, with everything a reader needs to act on it."""

@@ -1,0 +1,316 @@
+"""Interpreting one scenario's steps against a live server, and judging what comes back.
+
+A Session runs the steps of one scenario over its named client connections (see clients.py),
+keeps the transcript, and records the choices the server made where a scenario accepts
+alternatives. A step that finds the server at fault raises ScenarioFailed with the outcome
+(fail, hang or crash) and an Expected/Actual explanation; a step that meets an allowed end of
+the conversation raises ScenarioEnded. Checks (checks.py) drive a Session through `run_step`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from conformance.clients import ClientConnection, Clients
+from conformance.oracle import (
+    ClosedBeforeResponse,
+    FramingError,
+    ReadResponse,
+    ResponseTimeout,
+    describe_response,
+    describe_spec,
+    judge_response,
+)
+from conformance.steps import (
+    DEFAULT_CONNECTION,
+    CheckAlive,
+    Close,
+    Connect,
+    Expect,
+    ExpectClosed,
+    ExpectSilence,
+    HalfClose,
+    ReadBytes,
+    Repeat,
+    Reset,
+    Send,
+    Step,
+    Wait,
+)
+from conformance.transcript import Transcript, escape
+from conformance.verdicts import HarnessError, Outcome, ScenarioEnded, ScenarioFailed
+
+if TYPE_CHECKING:
+    from conformance.engine import Settings
+
+PROBE_CONNECTION = "alive"
+PROBE_REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+class Session:
+    """Runs the steps of one scenario against the server at host:port."""
+
+    def __init__(self, host: str, port: int, docroot: Path, settings: Settings) -> None:
+        self.docroot, self.settings = docroot, settings
+        self.transcript = Transcript()
+        self.clients = Clients(host, port, settings, self.transcript)
+        self.choices: list[str] = []
+        self._files: dict[str, bytes] = {}
+        self._handlers: dict[type, Callable[[Step], ReadResponse | None]] = {
+            Connect: self._connect,
+            Send: self.clients.send,
+            Expect: self._expect,
+            ExpectClosed: self._expect_closed,
+            ExpectSilence: self._expect_silence,
+            HalfClose: lambda step: self.clients.shutdown_write(self.clients.get(step.on)),
+            Close: self._client_close,
+            Reset: lambda step: self.clients.reset(self.clients.get(step.on)),
+            ReadBytes: self._read_bytes,
+            CheckAlive: self._check_alive,
+            Wait: lambda step: time.sleep(step.seconds),
+            Repeat: self._repeat,
+        }
+
+    def run(self, steps: tuple[Step, ...]) -> None:
+        """Run the steps in order; the first failing one raises."""
+        for step in steps:
+            self.run_step(step)
+
+    def run_step(self, step: Step) -> ReadResponse | None:
+        """Run one step; an Expect returns the response it read (None when it accepted a close)."""
+        return self._handlers[type(step)](step)
+
+    def read_file(self, name: str) -> bytes:
+        """The content of a document root file, which scenarios compare bodies with."""
+        if name not in self._files:
+            try:
+                self._files[name] = (self.docroot / name).read_bytes()
+            except OSError as error:
+                raise HarnessError(f"document root file {name!r} unreadable: {error}") from None
+        return self._files[name]
+
+    def fail(self, message: str, expected: str = "", actual: str = "") -> NoReturn:
+        """End the scenario with a `fail` outcome."""
+        raise ScenarioFailed(Outcome.FAIL, message, expected, actual)
+
+    def close_all(self) -> None:
+        """Close every connection the scenario left open."""
+        self.clients.close_all()
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.settings.response_timeout
+
+    # Responses -------------------------------------------------------------------------------
+
+    def _expect(self, step: Expect) -> ReadResponse | None:
+        conn = self.clients.get(step.on)
+        expected = self._describe_expect(step)
+        where = _where(conn.name, conn.reader.responses_requested + 1)
+        seconds = self.settings.response_timeout
+        try:
+            response = conn.reader.read_response(step.method, self._deadline())
+        except ClosedBeforeResponse as closed:
+            how = "reset" if closed.reset else "closed"
+            if step.or_close:
+                self.choices.append(how)
+                return None
+            self.fail(f"{where}{closed}", expected, f"the connection was {how}, no response")
+        except ResponseTimeout as timeout:
+            if not timeout.received:
+                message = f"{where}no response within {seconds:g} s"
+                raise ScenarioFailed(Outcome.HANG, message, expected, "nothing") from None
+            actual = f"{len(timeout.received)} bytes, starting {escape(timeout.received[:80])}"
+            self.fail(f"{where}response still incomplete after {seconds:g} s", expected, actual)
+        except FramingError as error:
+            actual = f"bytes h11 cannot parse as a response: {escape(error.received[:80])}"
+            self.fail(f"{where}malformed response: {error}", expected, actual)
+        conn.finished = response.announces_close
+        self._judge(step, response, expected, where)
+        self._apply_then(step, conn, response, where)
+        return response
+
+    def _describe_expect(self, step: Expect) -> str:
+        options = [describe_spec(spec, self.read_file) for spec in step.alternatives]
+        if step.or_close:
+            options.append("the connection closed without a response")
+        return "; or ".join(options)
+
+    def _judge(self, step: Expect, response: ReadResponse, expected: str, where: str) -> None:
+        verdicts = [judge_response(response, spec, self.read_file) for spec in step.alternatives]
+        for spec, problems in zip(step.alternatives, verdicts, strict=True):
+            if not problems:
+                if len(step.alternatives) > 1 or step.or_close:
+                    self.choices.append(spec.label or str(response.status))
+                return
+        # Explain against the alternative the server apparently aimed for: its status fits.
+        fitting = [
+            problems
+            for spec, problems in zip(step.alternatives, verdicts, strict=True)
+            if spec.accepts_status(response.status)
+        ]
+        problems = (fitting or verdicts)[0]
+        actual = f"{describe_response(response)}: {'; '.join(problems)}"
+        self.fail(f"{where}{problems[0]}", expected, actual)
+
+    def _apply_then(
+        self, step: Expect, conn: ClientConnection, response: ReadResponse, where: str
+    ) -> None:
+        if step.then == "open":
+            if response.announces_close:
+                self.fail(
+                    f"{where}the response announced that the connection closes after it",
+                    "a persistent connection (HTTP/1.1 without Connection: close)",
+                    f"{describe_response(response)}, Connection: {response.header('connection')}",
+                )
+            if response.closed:
+                self.fail(
+                    f"{where}the server closed the connection after the response",
+                    "the connection kept open",
+                    describe_response(response),
+                )
+        elif step.then == "closed":
+            self._await_close(conn, "after the response")
+        elif step.then == "may-close" and self._closes_within(conn, self.settings.quiet_period):
+            raise ScenarioEnded
+        elif step.then == "announced":
+            if response.announces_close:
+                self._await_close(conn, "after announcing Connection: close")
+                raise ScenarioEnded
+            if self._closes_within(conn, self.settings.quiet_period):
+                self.fail(
+                    f"{where}the server closed the connection without announcing it",
+                    "Connection: close on a response after which the server closes",
+                    f"{describe_response(response)}, without Connection: close",
+                )
+
+    # The connection after a response --------------------------------------------------------
+
+    def _closes_within(self, conn: ClientConnection, seconds: float) -> bool:
+        """Whether the server closes within `seconds` (bytes arriving first mean it does not)."""
+        if conn.reader.pending():
+            return False  # More data (e.g. the next pipelined response) is already here.
+        if conn.reader.eof:
+            return True
+        return conn.reader.receive(time.monotonic() + seconds) == b""
+
+    def _await_close(self, conn: ClientConnection, when: str) -> None:
+        self._refuse_extra_bytes(conn, when)
+        data = conn.reader.receive(self._deadline())
+        self._refuse_extra_bytes(conn, when)
+        if data is None:
+            seconds = self.settings.response_timeout
+            self.fail(
+                f"the server kept the connection open {when}",
+                "the server closes the connection",
+                f"still open {seconds:g} s later",
+            )
+
+    def _refuse_extra_bytes(self, conn: ClientConnection, when: str = "after the response") -> None:
+        extra = conn.reader.pending()
+        if extra:
+            self.fail(
+                f"{len(extra)} unexpected bytes arrived {when}",
+                f"no bytes {when}",
+                escape(extra[:120]),
+            )
+
+    def _refuse_reset(self, conn: ClientConnection) -> None:
+        if conn.reader.reset:
+            self.fail(
+                "the server reset the connection instead of closing it cleanly",
+                "a clean close (FIN) after all request bytes were read, or an open connection",
+                "a reset (RST): the server closed with request bytes still unread",
+            )
+
+    def _expect_closed(self, step: ExpectClosed) -> None:
+        conn = self.clients.get(step.on)
+        self._await_close(conn, "at this point")
+        if step.clean:
+            self._refuse_reset(conn)
+
+    def _expect_silence(self, step: ExpectSilence) -> None:
+        conn = self.clients.get(step.on)
+        seconds = self.settings.quiet_period if step.seconds is None else step.seconds
+        self._refuse_extra_bytes(conn)
+        if conn.reader.receive(time.monotonic() + seconds):
+            self.fail(
+                f"the server sent bytes within {seconds:g} s where it should stay silent",
+                "no bytes yet",
+                escape(conn.reader.pending()[:120]),
+            )
+        if step.clean:
+            self._refuse_reset(conn)
+
+    # Other steps -----------------------------------------------------------------------------
+
+    def _connect(self, step: Connect) -> None:
+        self.clients.open(step.name, step.recv_buffer)
+
+    def _client_close(self, step: Close) -> None:
+        # The scenario's own close waits for nothing: a client leaving mid-response is the point.
+        self.clients.close(self.clients.get(step.on), "client closed the connection", wait=False)
+
+    def _read_bytes(self, step: ReadBytes) -> None:
+        conn = self.clients.get(step.on)
+        deadline = self._deadline()
+        received = len(conn.reader.pending())
+        while received < step.count:
+            data = conn.reader.receive(deadline)
+            if data is None and not received:
+                expected = f"{step.count} bytes"
+                raise ScenarioFailed(Outcome.HANG, "no bytes arrived in time", expected, "none")
+            if not data:
+                self.fail(
+                    f"only {received} of {step.count} expected bytes arrived",
+                    f"{step.count} bytes",
+                    f"{received} bytes",
+                )
+            received += len(data)
+
+    def _check_alive(self, _step: CheckAlive) -> None:
+        conn = self.clients.open(PROBE_CONNECTION, note=False)
+        self.transcript.sent(conn.name, PROBE_REQUEST)
+        conn.expect_server_close = True
+        expected = "any response to GET / on a fresh connection"
+        try:
+            if self.clients.send_bytes(conn, PROBE_REQUEST):
+                conn.reader.read_response("GET", self._deadline())
+        except ResponseTimeout as timeout:
+            if not timeout.received:
+                seconds = self.settings.response_timeout
+                message = f"a fresh GET / got no answer in {seconds:g} s"
+                raise ScenarioFailed(Outcome.HANG, message, expected, "nothing") from None
+        except ClosedBeforeResponse as closed:
+            message = f"a fresh GET / was not answered: {closed}"
+            raise ScenarioFailed(Outcome.CRASH, message, expected, str(closed)) from None
+        except FramingError:
+            pass  # It answered; whether correctly is another scenario's concern.
+        finally:
+            self.clients.close(conn)
+
+    def _repeat(self, step: Repeat) -> None:
+        for _ in range(step.times):
+            self.run(step.steps)
+
+
+def probe(host: str, port: int, docroot: Path, settings: Settings) -> ScenarioFailed | None:
+    """Whether a fresh GET / gets an answer: None if it does, else the failure explaining why."""
+    session = Session(host, port, docroot, settings)
+    try:
+        session.run_step(CheckAlive())
+    except ScenarioFailed as failure:
+        return failure
+    finally:
+        session.close_all()
+    return None
+
+
+def _where(connection: str, ordinal: int) -> str:
+    """A message prefix naming the connection and response, when there is more than one."""
+    parts = [] if connection == DEFAULT_CONNECTION else [f"connection {connection}"]
+    if ordinal > 1:
+        parts.append(f"response {ordinal}")
+    return f"[{', '.join(parts)}] " if parts else ""

@@ -1,0 +1,216 @@
+"""The engine against small servers started here: a careful one passes, each defect gets its verdict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conformance.engine import Settings, printf_escape, reproduction, run
+from conformance.scenarios import load_catalogue, select
+from conformance.transcript import MAX_LINES, Transcript
+from conformance.verdicts import Outcome
+
+FAST = Settings(response_timeout=0.5, connect_timeout=0.5)
+TOY_CATEGORIES = [
+    "basic",
+    "files",
+    "not-found",
+    "head",
+    "framing",
+    "keep-alive",
+    "pipelining",
+    "partial-reads",
+    "closed-clients",
+    "concurrency",
+    "security",
+]
+
+CRASHES_ON_EMPTY_CONNECTION = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    conn, _ = listener.accept()
+    request = conn.recv(65536)
+    path = request.split()[1]  # IndexError on an empty request: the classic course-server crash
+    conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+    conn.close()
+"""
+
+
+def by_id(ids: list[str]) -> list:
+    """The catalogue's scenarios with these ids, in the order given."""
+    found = {scenario.id: scenario for scenario in select(load_catalogue(), id_globs=ids)}
+    return [found[scenario_id] for scenario_id in ids]
+
+
+def outcomes(verdicts: list) -> dict[str, Outcome]:
+    return {verdict.scenario.id: verdict.outcome for verdict in verdicts}
+
+
+def test_a_careful_server_passes_every_scenario_it_implements(thread_target):
+    scenarios = select(load_catalogue(), categories=TOY_CATEGORIES)
+    started = time.monotonic()
+    verdicts = run(scenarios, thread_target())
+    failures = [
+        f"{v.scenario.id}: {v.outcome} {v.message}" for v in verdicts if v.outcome != "pass"
+    ]
+    assert failures == []
+    assert time.monotonic() - started < 10
+
+
+def test_a_server_that_closes_without_length_passes_basic_and_fails_framing(thread_target):
+    target = thread_target(no_length=True, close_unannounced=True)
+    verdicts = run(by_id(["basic.get-root", "framing.close-announced"]), target, FAST)
+    basic, framing = verdicts
+    assert basic.outcome is Outcome.PASS
+    assert framing.outcome is Outcome.FAIL
+    assert "without announcing" in framing.message
+    assert "Connection: close" in framing.expected
+
+
+def test_a_body_sent_for_head_fails_both_head_scenarios(thread_target):
+    verdicts = run(
+        by_id(["head.no-body", "head.then-get"]), thread_target(body_for_head=True), FAST
+    )
+    no_body, then_get = verdicts
+    assert no_body.outcome is Outcome.FAIL
+    assert "unexpected bytes" in no_body.message
+    assert then_get.outcome is Outcome.FAIL
+    # The body is read as the start of the next response, and h11 says why it cannot parse it.
+    assert "malformed response" in then_get.message
+
+
+def test_a_server_that_never_answers_hangs_within_the_timeout(thread_target):
+    verdicts = run(by_id(["basic.get-root"]), thread_target(never_answer=True), FAST)
+    (verdict,) = verdicts
+    assert verdict.outcome is Outcome.HANG
+    assert "no response within 0.5 s" in verdict.message
+    assert verdict.duration_s < 2
+
+
+def test_serving_the_canary_fails_the_scenario(thread_target):
+    (verdict,) = run(by_id(["security.dotdot"]), thread_target(unsafe_paths=True), FAST)
+    assert verdict.outcome is Outcome.FAIL
+    assert "canary" in verdict.message
+
+
+def test_a_crash_is_attributed_to_its_scenario_and_the_server_restarted(script_target):
+    target = script_target(CRASHES_ON_EMPTY_CONNECTION)
+    scenarios = by_id(["closed-clients.connect-and-close", "basic.get-root"])
+    crashed, after = run(scenarios, target, FAST)
+    assert crashed.outcome is Outcome.CRASH
+    assert "IndexError" in (crashed.server_output or "")
+    assert target.restarts == 1
+    assert after.outcome is Outcome.FAIL  # Answered again, though not with index.html.
+    assert "body" in after.message
+
+
+def test_a_server_that_stops_answering_blocks_the_rest_of_the_run(thread_target, docroot_dir):
+    target = thread_target()
+    server_stopped: list[bool] = []
+
+    def stop_after_first(verdict) -> None:
+        if not server_stopped:
+            server_stopped.append(True)
+            target.port = _closed_port()
+
+    scenarios = by_id(["basic.get-root", "files.css", "files.png"])
+    first, second, third = run(scenarios, target, FAST, on_verdict=stop_after_first)
+    assert first.outcome is Outcome.PASS
+    assert second.outcome is Outcome.CRASH
+    assert third.outcome is Outcome.ERROR
+    assert third.message.startswith("not run:")
+
+
+def test_a_harness_problem_is_an_error_never_the_servers_fault(thread_target, make_scenario):
+    broken = make_scenario(
+        [
+            {"send": "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"},
+            {"expect": 200, "body_file": "not-in-the-docroot.txt"},
+        ]
+    )
+    fine = by_id(["basic.get-root"])[0]
+    verdicts = run([broken, fine], thread_target(), FAST)
+    assert [v.outcome for v in verdicts] == [Outcome.ERROR, Outcome.PASS]
+    assert "harness error" in verdicts[0].message
+
+
+def test_a_check_function_judges_revalidation(thread_target):
+    scenarios = by_id(["conditional.if-none-match", "conditional.if-modified-since"])
+    etag, last_modified = run(scenarios, thread_target(), FAST)
+    assert etag.outcome is Outcome.PASS
+    assert last_modified.outcome is Outcome.FAIL
+    assert "no Last-Modified" in last_modified.message
+
+
+def test_alternatives_record_the_servers_choice(thread_target):
+    (verdict,) = run(by_id(["range.first-ten-bytes"]), thread_target(), FAST)
+    assert verdict.outcome is Outcome.PASS
+    assert verdict.choice == "200 whole file"
+
+
+def test_no_time_wait_is_left_on_the_servers_port(thread_target):
+    target = thread_target(no_length=True, close_unannounced=True)
+    run(select(load_catalogue(), categories=["basic", "files", "head"]), target, FAST)
+    assert _time_wait_on_local_port(target.port) == 0
+
+
+def test_failures_carry_transcript_and_reproduction(thread_target):
+    (verdict,) = run(by_id(["headers.date"]), thread_target(no_length=True), FAST)
+    assert verdict.outcome is Outcome.PASS
+    assert verdict.transcript[0] == "> GET / HTTP/1.1\\r\\n"
+    assert any(line.startswith("< HTTP/1.1 200 OK") for line in verdict.transcript)
+    assert verdict.reproduction == (
+        "printf 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n'"
+        f" | nc 127.0.0.1 {verdict_port(verdict)}"
+    )
+
+
+def verdict_port(verdict) -> str:
+    return verdict.reproduction.rsplit(" ", 1)[1]
+
+
+def test_reproduction_falls_back_to_h1check_for_several_connections():
+    (scenario,) = by_id(["concurrency.idle-connection"])
+    assert reproduction(scenario, "::1", 8080) == (
+        "h1check run --target [::1]:8080 --id concurrency.idle-connection"
+    )
+
+
+def test_reproduction_replays_fragments_with_pauses():
+    (scenario,) = by_id(["partial-reads.split-method"])
+    command = reproduction(scenario, "127.0.0.1", 8080)
+    assert command.startswith("(printf 'GE'; sleep ")
+    assert command.endswith(") | nc 127.0.0.1 8080")
+
+
+def test_printf_escape_keeps_every_byte_value():
+    assert printf_escape(b"100%\x00'\\\r\n\xff") == "100%%\\000\\047\\\\\\r\\n\\377"
+
+
+def test_transcript_stays_short_for_large_transfers():
+    transcript = Transcript()
+    transcript.sent("main", b"GET /" + b"a" * 65536 + b" HTTP/1.1\r\n\r\n")
+    for _ in range(100):
+        transcript.received("main", b"x" * 4096 + b"\n")
+    assert len(transcript.lines) < 10
+    assert transcript.lines[-1] == "< ... (409060 more bytes)"
+    for index in range(MAX_LINES * 2):
+        transcript.note("main", f"event {index}")
+    assert len(transcript.lines) == MAX_LINES + 1
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+def _time_wait_on_local_port(port: int) -> int:
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "06":
+            count += 1
+    return count

@@ -1,0 +1,271 @@
+"""Launching, probing and stopping servers under test."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.docroot import CANARY_NAME, CANARY_TEXT, write_docroot
+from conformance.target import (
+    LaunchedTarget,
+    ReferenceTarget,
+    RunningTarget,
+    TargetError,
+    pick_free_port,
+)
+
+# A tiny server whose behaviour the tests choose: it records how it was launched, answers each
+# connection with the number of connections accepted so far, and can crash or spawn a child.
+TOY_SERVER = """
+import json, os, pathlib, signal, socket, subprocess, sys
+port, mode = int(sys.argv[1].removeprefix("--port=")), sys.argv[2]
+pathlib.Path("launch.json").write_text(json.dumps(
+    {"argv": sys.argv[1:], "cwd": os.getcwd(), "PORT": os.environ.get("PORT"),
+     "DOCROOT": os.environ.get("DOCROOT")}))
+if mode == "spawn":
+    # The child inherits an ignored SIGTERM, so only the group's SIGKILL can stop it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    pathlib.Path("child.pid").write_text(str(child.pid))
+if mode == "eaddrinuse":
+    held = socket.socket()
+    held.bind(("127.0.0.1", port))
+    socket.socket().bind(("127.0.0.1", port))
+print("toy server starting", flush=True)
+listener = socket.create_server(("127.0.0.1", port))
+accepted = 0
+while True:
+    connection, _ = listener.accept()
+    accepted += 1
+    if mode == "crash":
+        print("dying on connection", accepted, flush=True)
+        sys.exit(7)
+    connection.sendall(str(accepted).encode())
+    connection.close()
+"""
+
+
+@pytest.fixture
+def toy_server(tmp_path: Path) -> Path:
+    """The toy server script, written outside any directory a target creates."""
+    script = tmp_path / "toy_server.py"
+    script.write_text(TOY_SERVER)
+    return script
+
+
+def toy(script: Path, mode: str = "count", port: str = "{port}") -> list[str]:
+    """The command line that runs the toy server in `mode`."""
+    return [sys.executable, str(script), port, mode]
+
+
+def ask_count(target: LaunchedTarget) -> bytes:
+    """Connect once and return the toy server's connection counter."""
+    with socket.create_connection((target.host, target.port), timeout=2) as connection:
+        return connection.recv(16)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether `pid` no longer runs (absent, or a zombie nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll `condition` until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_ready_without_any_connection_from_the_suite(toy_server: Path) -> None:
+    with LaunchedTarget(toy(toy_server)) as target:
+        assert ask_count(target) == b"1"
+
+
+def test_launch_directory_substitution_and_environment(toy_server: Path) -> None:
+    with LaunchedTarget([*toy(toy_server, port="--port={port}"), "{root}"]) as target:
+        assert target.workdir is not None
+        launch = json.loads((target.workdir / "launch.json").read_text())
+        assert launch["argv"] == [f"--port={target.port}", "count", str(target.docroot)]
+        assert launch["PORT"] == str(target.port)
+        assert launch["DOCROOT"] == str(target.docroot)
+        assert Path(launch["cwd"]) == target.workdir
+        assert target.docroot == target.workdir / "html"
+        assert (target.docroot / "index.html").is_file()
+        assert target.canary == target.workdir / CANARY_NAME
+        assert CANARY_TEXT in target.canary.read_text()
+        workdir = target.workdir
+    assert not workdir.exists()
+
+
+def test_a_script_named_relative_to_the_caller_is_found(
+    toy_server: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(toy_server.parent)
+    with LaunchedTarget([sys.executable, toy_server.name, "{port}", "count"]) as target:
+        assert ask_count(target) == b"1"
+        assert target.description == f"{sys.executable} {toy_server.name} {{port}} count"
+
+
+def test_port_held_by_another_process_is_refused_before_launch(toy_server: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        target = LaunchedTarget(toy(toy_server), port=port, workdir=toy_server.parent / "w")
+        with pytest.raises(TargetError) as raised:
+            target.start()
+    assert str(raised.value).startswith(f"port {port} is already in use by pid {os.getpid()}: ")
+    assert not (toy_server.parent / "w" / "launch.json").exists()
+
+
+def test_missing_command_is_one_line() -> None:
+    with pytest.raises(TargetError) as raised:
+        LaunchedTarget(["no-such-server-binary"]).start()
+    assert str(raised.value) == "command not found: no-such-server-binary"
+
+
+def test_server_exiting_at_once_fails_fast_with_its_output() -> None:
+    command = [sys.executable, "-c", "print('cannot open html'); raise SystemExit(3)"]
+    started = time.monotonic()
+    with pytest.raises(TargetError) as raised:
+        LaunchedTarget(command).start()
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "exited with status 3 before listening" in message
+    assert message.endswith("cannot open html")
+
+
+def test_address_in_use_is_reported_as_such(toy_server: Path) -> None:
+    with pytest.raises(TargetError, match=r"could not bind port \d+: EADDRINUSE"):
+        LaunchedTarget(toy(toy_server, "eaddrinuse")).start()
+
+
+def test_server_on_another_port_is_named_without_waiting_for_the_timeout(
+    toy_server: Path,
+) -> None:
+    hard_coded = pick_free_port()
+    target = LaunchedTarget(toy(toy_server, port=str(hard_coded)))
+    started = time.monotonic()
+    with pytest.raises(TargetError) as raised:
+        target.start()
+    assert time.monotonic() - started < target.start_timeout / 2
+    assert str(raised.value) == (
+        f"server listens on port {hard_coded}, not on {target.port}:"
+        f" pass --port {hard_coded} or make it use {{port}} / $PORT"
+    )
+
+
+def test_server_that_never_listens_times_out() -> None:
+    command = [sys.executable, "-c", "import time; time.sleep(30)"]
+    target = LaunchedTarget(command, start_timeout=0.3)
+    with pytest.raises(TargetError) as raised:
+        target.start()
+    assert str(raised.value) == f"server did not listen on port {target.port} within 0.3 s"
+    assert target.process is not None and target.process.poll() is not None
+
+
+def test_stop_kills_the_whole_process_group(toy_server: Path) -> None:
+    with LaunchedTarget(toy(toy_server, "spawn")) as target:
+        assert target.workdir is not None and target.process is not None
+        child = int((target.workdir / "child.pid").read_text())
+        leader = target.process.pid
+    assert wait_for(lambda: process_gone(child))
+    assert process_gone(leader)
+
+
+def test_crash_is_detected_explained_and_restarted(toy_server: Path) -> None:
+    with LaunchedTarget(toy(toy_server, "crash")) as target:
+        port = target.port
+        assert target.is_running()
+        ask_count(target)
+        assert wait_for(lambda: not target.is_running())
+        details = target.crash_details()
+        assert details.startswith("server exited with status 7\n")
+        assert "dying on connection 1" in details
+        target.restart()
+        assert target.is_running()
+        assert target.port == port
+        assert "still running" in target.crash_details()
+
+
+@pytest.fixture
+def tiny_http_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A one-connection server answering 200; yields its port and the requests it read."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+
+    def answer_once() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(2)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += connection.recv(1024)
+            requests.append(received)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], requests
+    finally:
+        listener.close()
+        thread.join(timeout=2)
+
+
+def test_running_target_probes_with_a_complete_request(tiny_http_server) -> None:
+    port, requests = tiny_http_server
+    RunningTarget("127.0.0.1", port).start()
+    assert requests == [
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    ]
+
+
+def test_unreachable_running_target_is_one_line() -> None:
+    port = pick_free_port()
+    with pytest.raises(TargetError) as raised:
+        RunningTarget("127.0.0.1", port).start()
+    assert str(raised.value) == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+def test_silent_running_target_times_out() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        target = RunningTarget("127.0.0.1", port, probe_timeout=0.2)
+        with pytest.raises(TargetError) as raised:
+            target.start()
+    assert str(raised.value) == f"127.0.0.1:{port} did not answer GET / within 0.2 s"
+
+
+def test_running_target_finds_the_canary_beside_its_root(tmp_path: Path) -> None:
+    root, canary = write_docroot(tmp_path)
+    assert RunningTarget("127.0.0.1", 1, docroot=root).canary == canary
+    assert RunningTarget("127.0.0.1", 1, docroot=tmp_path / "a" / "bare").canary is None
+
+
+def test_reference_target_serves_the_suite_docroot() -> None:
+    with ReferenceTarget("epoll") as target:
+        assert target.description == "reference server (epoll backend)"
+        index = (target.docroot / "index.html").read_bytes()
+        with socket.create_connection((target.host, target.port), timeout=2) as connection:
+            connection.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert received.endswith(index)

@@ -1,0 +1,312 @@
+"""`h1check`: list the catalogue, write the document root, and run the suite against a server.
+
+Exit status of `run`: 0 when every deciding scenario passed, 1 when any failed, 2 when nothing
+was checked — bad input, a server that could not start, or an empty selection. Mistakes in the
+input get one line naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from conformance import __version__
+from conformance.docroot import write_docroot
+from conformance.engine import Settings, run
+from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
+from conformance.report.json_report import build_report, write_report
+from conformance.report.terminal import render_run, use_color
+from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
+from conformance.scenarios import select as select_scenarios
+from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
+from conformance.verdicts import Verdict
+
+DEFAULT_LEVELS = ("MUST", "SHOULD")
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible; the message is one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        """Turn argparse's complaint into a UsageError."""
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    """The `h1check` command line."""
+    parser = Parser(prog="h1check", description="HTTP/1.1 conformance suite for web servers.")
+    parser.add_argument("--version", action="version", version=f"h1check {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    listing = commands.add_parser("list", help="print the scenario catalogue")
+    listing.add_argument("--markdown", action="store_true", help="print docs/SCENARIOS.md")
+    docroot = commands.add_parser("docroot", help="write the suite's document root to DEST")
+    docroot.add_argument("dest", type=Path, metavar="DEST")
+    run_parser = commands.add_parser(
+        "run",
+        help="check a server",
+        usage=RUN_USAGE,
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run_parser(run_parser)
+    return parser
+
+
+RUN_USAGE = (
+    "h1check run [options] (--target HOST:PORT [--root DIR] | --reference BACKEND|all"
+    " | -- COMMAND [ARGS...])"
+)
+RUN_EPILOG = """examples:
+  h1check run -- python server.py {port}       launch a server; {port} and {root} are filled
+                                               in, $PORT and $DOCROOT set, cwd holds ./html
+  h1check run --port 8080 -- python server.py  a server whose port is fixed
+  h1check run --target 127.0.0.1:8080          a server already running (serving the files
+                                               `h1check docroot DIR` writes)
+  h1check run --reference all                  the bundled reference server, every backend
+
+exit status: 0 every deciding scenario passed, 1 one did not, 2 nothing was checked
+"""
+
+
+def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
+    """Options of `h1check run`; the server command itself follows `--`."""
+    select = run_parser.add_argument_group("selection")
+    select.add_argument(
+        "--category", action="extend", type=comma_list, metavar="C[,C...]", help="categories"
+    )
+    select.add_argument(
+        "--id", action="extend", type=comma_list, metavar="GLOB", dest="id_globs", help="id globs"
+    )
+    select.add_argument(
+        "--level",
+        type=comma_list,
+        metavar="L[,L...]",
+        help="levels to run among MUST,SHOULD,MAY (default MUST,SHOULD)",
+    )
+    select.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
+    run_parser.add_argument(
+        "--timeout", type=positive_seconds, metavar="S", help="seconds to wait per response"
+    )
+    run_parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    run_parser.add_argument("--port", type=port_number, help="port the launched server uses")
+    where = run_parser.add_argument_group("server (exactly one)")
+    where.add_argument("--target", type=host_port, metavar="HOST:PORT", help="a running server")
+    where.add_argument("--root", type=Path, metavar="DIR", help="document root of --target")
+    where.add_argument("--reference", metavar="BACKEND", help="a reference backend, or all")
+
+
+def comma_list(text: str) -> list[str]:
+    """Split 'a,b' into ['a', 'b'] so options may be repeated or comma-joined."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def positive_seconds(text: str) -> float:
+    """Parse a timeout in seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds <= 600:
+        raise argparse.ArgumentTypeError(f"timeout must be between 0 and 600 s: {text}")
+    return seconds
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """Parse HOST:PORT, with [::1]:PORT for IPv6."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, port_number(port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `h1check` and return its exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in arguments:
+        split = arguments.index("--")
+        arguments, command = arguments[:split], arguments[split + 1 :]
+    try:
+        options = build_parser().parse_args(arguments)
+        if options.command == "run":
+            return run_command(options, command)
+        if command:
+            raise UsageError(f"a server command after '--' goes with 'run', not {options.command}")
+        return list_command(options) if options.command == "list" else docroot_command(options)
+    except (UsageError, CatalogueError, SelectionError, TargetError) as error:
+        print(f"h1check: error: {error}", file=sys.stderr)
+        return EXIT_UNCHECKED
+    except KeyboardInterrupt:
+        print("h1check: interrupted", file=sys.stderr)
+        return 130
+
+
+def list_command(options: argparse.Namespace) -> int:
+    """Print the catalogue as a table, or as the markdown of docs/SCENARIOS.md."""
+    render = catalogue.markdown if options.markdown else catalogue.table
+    sys.stdout.write(render(load_catalogue()))
+    return 0
+
+
+def docroot_command(options: argparse.Namespace) -> int:
+    """Write the document root and the canary, and say how to point a server at them."""
+    root, canary = write_docroot(options.dest)
+    print(f"document root: {root}")
+    print(f"canary:        {canary} (outside the root: no response may ever contain it)")
+    print(f"serve {root} as the root, then: h1check run --target HOST:PORT --root {root}")
+    return 0
+
+
+def run_command(options: argparse.Namespace, command: list[str]) -> int:
+    """Check each chosen server with the selected scenarios; return the worst exit status."""
+    settings = Settings() if options.timeout is None else Settings(response_timeout=options.timeout)
+    targets = choose_targets(options, command, settings)
+    scenarios = select_scenarios(
+        load_catalogue(),
+        categories=options.category,
+        id_globs=options.id_globs,
+        levels=options.level or DEFAULT_LEVELS,
+    )
+    if not scenarios:
+        raise UsageError("nothing selected: no scenario matches every --category/--id/--level")
+    if options.json is not None and not options.json.parent.is_dir():
+        raise UsageError(f"cannot write {options.json}: {options.json.parent} is not a directory")
+    several = len(targets) > 1
+    statuses = {}
+    for name, target in targets.items():
+        try:
+            report = json_path(options.json, name, several)
+            statuses[name] = check(target, scenarios, settings, options, report)
+        except TargetError as error:
+            if not several:
+                raise
+            print(f"h1check: error: {target.description}: {error}", file=sys.stderr)
+            statuses[name] = EXIT_UNCHECKED
+    if several:
+        print("\n" + "\n".join(f"{name:<12} {describe_status(s)}" for name, s in statuses.items()))
+    return max(statuses.values())
+
+
+def choose_targets(
+    options: argparse.Namespace, command: list[str], settings: Settings
+) -> dict[str, Target]:
+    """The server(s) the options name, keyed by a short name; exactly one way must be used."""
+    chosen = [bool(options.target), bool(options.reference), bool(command)]
+    if sum(chosen) != 1:
+        raise UsageError(
+            "name exactly one server: --target HOST:PORT, --reference BACKEND|all, or -- COMMAND"
+        )
+    if options.root and not options.target:
+        raise UsageError("--root only goes with --target (a launched server gets its own copy)")
+    if options.port and options.target:
+        raise UsageError("--port is for a launched server; --target already names the port")
+    if options.root and not options.root.is_dir():
+        raise UsageError(f"--root {options.root} is not a directory")
+    if options.target:
+        host, port = options.target
+        probe_timeout = settings.response_timeout
+        return {"target": RunningTarget(host, port, options.root, probe_timeout=probe_timeout)}
+    if command:
+        return {"server": LaunchedTarget(command, port=options.port)}
+    backends = reference_backends()
+    names = list(backends) if options.reference == "all" else [options.reference]
+    unknown = [name for name in names if name not in backends]
+    if unknown:
+        raise UsageError(f"unknown backend {unknown[0]!r} (known: {', '.join(backends)}, all)")
+    if options.port and len(names) > 1:
+        raise UsageError("--port needs a single backend: the backends run one after another")
+    return {name: ReferenceTarget(name, port=options.port) for name in names}
+
+
+def reference_backends() -> dict[str, str]:
+    """The reference server's backend registry (name -> dotted path)."""
+    try:
+        registry = importlib.import_module("reference.backends")
+        return dict(registry.BACKENDS)
+    except (ImportError, AttributeError) as error:
+        raise UsageError(f"the reference backends' registry is unavailable: {error}") from None
+
+
+def json_path(requested: Path | None, name: str, several: bool) -> Path | None:
+    """Where one target's JSON report goes: FILE itself, or FILE.NAME.json for several targets."""
+    if requested is None or not several:
+        return requested
+    return requested.with_name(f"{requested.stem}.{name}{requested.suffix or '.json'}")
+
+
+def check(
+    target: Target,
+    scenarios: list[Scenario],
+    settings: Settings,
+    options: argparse.Namespace,
+    report: Path | None,
+) -> int:
+    """Run the scenarios against one target, print the report, write the JSON; return status.
+
+    Raises TargetError when the server cannot be started.
+    """
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    try:
+        with target:
+            verdicts = run(scenarios, target, settings, on_verdict=progress(len(scenarios)))
+    finally:
+        clear_progress()
+    outcome = {
+        "target": target.description,
+        "duration_s": time.monotonic() - clock,
+        "strict": options.strict,
+    }
+    print(render_run(verdicts, color=use_color(sys.stdout), **outcome))
+    if report is not None:
+        try:
+            write_report(report, build_report(verdicts, started=started, **outcome))
+        except OSError as error:
+            raise UsageError(f"cannot write {report}: {error.strerror}") from None
+        print(f"JSON report: {report}")
+    return exit_status(verdicts, options.strict)
+
+
+def progress(total: int) -> Callable[[Verdict], None] | None:
+    """A callback that shows which scenario is running, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    done = 0
+
+    def show(verdict: Verdict) -> None:
+        nonlocal done
+        done += 1
+        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {verdict.scenario.id}")
+        sys.stderr.flush()
+
+    return show
+
+
+def clear_progress() -> None:
+    """Erase the progress line, if one was drawn."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
+def describe_status(status: int) -> str:
+    """A word for one target's exit status in the closing per-backend summary."""
+    return {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOT CHECKED")

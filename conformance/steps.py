@@ -1,9 +1,34 @@
 """The step vocabulary scenarios are written in, parsed strictly from catalogue tables.
 
 A step is one small inline table whose first key names what it does and whose value is its main
-argument, e.g. `{ send = "GET / HTTP/1.1\\r\\n...", on = "b" }` or `{ expect = 200 }`. Steps are
-plain frozen data; the engine interprets them. Every table is checked here, so a typo in the
-catalogue fails loudly at load time instead of quietly testing nothing.
+argument; the other keys are options. Steps are plain frozen data that the engine interprets.
+Every table is checked here, so a typo in the catalogue fails loudly at load time instead of
+quietly testing nothing. Connections are named ("main" unless `on` says otherwise); `send`
+opens a connection it has not seen.
+
+    { connect = "b", recv_buffer = 1024 }         open connection b (small buffer: a slow reader)
+    { send = "GET / ...", on = "b" }              send bytes; a list of strings sends fragments
+        pause = 0.05, bytewise = true,            with a pause between them, or byte by byte,
+        and_half_close = true                     or with the FIN riding on the last data
+    { expect = 200 | [400, 404] | "4xx" | "any",  read one response and judge it:
+        on, method = "HEAD",                      the request's method (HEAD has no body),
+        headers = [...], absent = [...],          header fields present or absent,
+        match = { Name = "regex" },               field values matching a pattern,
+        body_file = "f", body_range = [0, 9],     the body equal to a document root file (part),
+        empty_body = true,                        or empty,
+        content_length_of = "f",                  Content-Length (if sent) equal to f's size,
+        or_close = true,                          a close without response accepted instead,
+        then = "open" | "closed" |                and what the connection does after it
+               "may-close" | "announced" }
+    { expect_one_of = [ {status = ..., ...}, ... ], or_close, then }  alternatives, each
+        optionally with a `label` naming the server's choice in the report
+    { closed = "b", clean = true }                the server closes (cleanly: not a reset)
+    { silent = "b", seconds = 0.05, clean }       no byte arrives for a while
+    { half_close = "b" }  { close = "b" }  { reset = "b" }   client-side endings
+    { read_bytes = 8192, on = "b" }               read raw bytes without judging them
+    { check_alive = true }                        a fresh GET / is still answered
+    { wait = 0.05 }                               let time pass
+    { repeat = 10, steps = [...] }                run nested steps several times
 
 Bytes to send are TOML strings in which each character stands for one byte (U+0000..U+00FF), so
 any byte value can be written with a `\\u00XX` escape. Large inputs are generated rather than

@@ -214,3 +214,32 @@ def _time_wait_on_local_port(port: int) -> int:
         if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "06":
             count += 1
     return count
+
+
+def test_every_step_kind_runs_against_a_careful_server(thread_target, make_scenario):
+    request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    scenario = make_scenario(
+        [
+            {"connect": "a", "recv_buffer": 4096},
+            {"send": ["GET / HTTP/1.1\r\nHost: x\r\n", "\r\n"], "on": "a", "pause": 0.01},
+            {"expect": 200, "on": "a", "body_file": "index.html", "then": "open"},
+            {"send": "GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n", "on": "a"},
+            {"half_close": "a"},
+            {"expect": 200, "on": "a", "body_file": "style.css", "headers": ["Date"]},
+            {"closed": "a", "clean": True},
+            {"send": "GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n", "on": "b"},
+            {"read_bytes": 1000, "on": "b"},
+            {"reset": "b"},
+            {"wait": 0.01},
+            {"check_alive": True},
+            {"repeat": 2, "steps": [{"send": request, "on": "c"}, {"expect": "2xx", "on": "c"}]},
+            {"send": request, "on": "c", "bytewise": True},
+            {"expect": 200, "on": "c", "match": {"Content-Type": "^text/html"}},
+            {"silent": "c", "seconds": 0.05, "clean": True},
+            {"close": "c"},
+        ]
+    )
+    (verdict,) = run([scenario], thread_target(), FAST)
+    assert (verdict.outcome, verdict.message) == (Outcome.PASS, "passed")
+    assert "* a: client half-closed (SHUT_WR)" in verdict.transcript
+    assert "* b: client reset the connection (RST)" in verdict.transcript

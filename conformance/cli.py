@@ -19,9 +19,9 @@ from typing import NoReturn
 from conformance import __version__
 from conformance.docroot import write_docroot
 from conformance.engine import Settings, run
-from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
+from conformance.report import EXIT_UNCHECKED, catalogue, exit_status
 from conformance.report.json_report import build_report, write_report
-from conformance.report.terminal import render_run, use_color
+from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
@@ -102,7 +102,9 @@ def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
     where = run_parser.add_argument_group("server (exactly one)")
     where.add_argument("--target", type=host_port, metavar="HOST:PORT", help="a running server")
     where.add_argument("--root", type=Path, metavar="DIR", help="document root of --target")
-    where.add_argument("--reference", metavar="BACKEND", help="a reference backend, or all")
+    where.add_argument(
+        "--reference", metavar="BACKEND[,...]", help="reference server backends, or all"
+    )
 
 
 def comma_list(text: str) -> list[str]:
@@ -190,19 +192,24 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
     if options.json is not None and not options.json.parent.is_dir():
         raise UsageError(f"cannot write {options.json}: {options.json.parent} is not a directory")
     several = len(targets) > 1
-    statuses = {}
+    statuses, summaries = [], []
     for name, target in targets.items():
         try:
-            report = json_path(options.json, name, several)
-            statuses[name] = check(target, scenarios, settings, options, report)
+            verdicts = check(
+                target, scenarios, settings, options, json_path(options.json, name, several)
+            )
         except TargetError as error:
             if not several:
                 raise
             print(f"h1check: error: {target.description}: {error}", file=sys.stderr)
-            statuses[name] = EXIT_UNCHECKED
+            statuses.append(EXIT_UNCHECKED)
+            summaries.append(f"{name:<12} NOT CHECKED: the server did not start")
+            continue
+        statuses.append(exit_status(verdicts, options.strict))
+        summaries.append(f"{name:<12} {one_line_summary(verdicts, options.strict)}")
     if several:
-        print("\n" + "\n".join(f"{name:<12} {describe_status(s)}" for name, s in statuses.items()))
-    return max(statuses.values())
+        print("\n" + "\n".join(summaries))
+    return max(statuses)
 
 
 def choose_targets(
@@ -227,7 +234,7 @@ def choose_targets(
     if command:
         return {"server": LaunchedTarget(command, port=options.port)}
     backends = reference_backends()
-    names = list(backends) if options.reference == "all" else [options.reference]
+    names = list(backends) if options.reference == "all" else comma_list(options.reference)
     unknown = [name for name in names if name not in backends]
     if unknown:
         raise UsageError(f"unknown backend {unknown[0]!r} (known: {', '.join(backends)}, all)")
@@ -258,8 +265,8 @@ def check(
     settings: Settings,
     options: argparse.Namespace,
     report: Path | None,
-) -> int:
-    """Run the scenarios against one target, print the report, write the JSON; return status.
+) -> list[Verdict]:
+    """Run the scenarios against one target, print the report and write the JSON.
 
     Raises TargetError when the server cannot be started.
     """
@@ -282,7 +289,7 @@ def check(
         except OSError as error:
             raise UsageError(f"cannot write {report}: {error.strerror}") from None
         print(f"JSON report: {report}")
-    return exit_status(verdicts, options.strict)
+    return verdicts
 
 
 def progress(total: int) -> Callable[[Verdict], None] | None:
@@ -305,8 +312,3 @@ def clear_progress() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[K")
         sys.stderr.flush()
-
-
-def describe_status(status: int) -> str:
-    """A word for one target's exit status in the closing per-backend summary."""
-    return {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOT CHECKED")

@@ -140,3 +140,16 @@ def result_line(
     else:
         summary = paint("NOTHING CHECKED", "red") + ": every selected scenario was skipped"
     return f"{summary} ({len(verdicts)} run in {duration_s:.2f} s)"
+
+
+def one_line_summary(verdicts: Sequence[Verdict], strict: bool) -> str:
+    """The run's result in a word, then passed/total for each category that had a problem."""
+    status = exit_status(verdicts, strict)
+    word = {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOTHING CHECKED")
+    troubled = []
+    for category in CATEGORIES:
+        group = [v for v in verdicts if v.scenario.category == category]
+        passed = sum(v.outcome is Outcome.PASS for v in group)
+        if passed < len(group):
+            troubled.append(f"{category} {passed}/{len(group)}")
+    return "  ".join([word, *troubled])

@@ -9,7 +9,7 @@ import pytest
 
 from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, exit_status
 from conformance.report.json_report import build_report
-from conformance.report.terminal import render_run, use_color
+from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import Scenario
 from conformance.verdicts import Outcome, Verdict
 
@@ -147,3 +147,14 @@ def test_json_summary_names_the_deciding_failures() -> None:
     assert summary["deciding_failures"] == ["basic.a"]
     assert summary["outcomes"]["crash"] == 1 and summary["outcomes"]["fail"] == 1
     assert (summary["exit_status"], summary["green"], summary["strict"]) == (1, False, False)
+
+
+def test_one_line_summary_names_the_categories_with_problems() -> None:
+    verdicts = [
+        verdict("basic.a", Outcome.PASS),
+        verdict("concurrency.b", Outcome.HANG),
+        verdict("concurrency.c", Outcome.PASS),
+        verdict("range.d", Outcome.FAIL, "MAY"),
+    ]
+    assert one_line_summary(verdicts, strict=False) == "FAIL  concurrency 1/2  range 0/1"
+    assert one_line_summary(verdicts[:1], strict=False) == "PASS"

@@ -66,10 +66,6 @@ class ReadResponse:
         values = [value for key, value in self.headers if key == name.lower()]
         return ", ".join(values) if values else None
 
-    def header_count(self, name: str) -> int:
-        """How many field lines carry this name."""
-        return sum(1 for key, _ in self.headers if key == name.lower())
-
     @property
     def announces_close(self) -> bool:
         """Whether the response says the connection ends after it (RFC 9112 §9.3)."""

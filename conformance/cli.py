@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from conformance import __version__
+from conformance import __version__, baseline
 from conformance.docroot import write_docroot
 from conformance.engine import Settings, run
-from conformance.report import EXIT_UNCHECKED, catalogue, exit_status
+from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
 from conformance.report.json_report import build_report, write_report
 from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
@@ -98,6 +98,15 @@ def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
         "--timeout", type=positive_seconds, metavar="S", help="seconds to wait per response"
     )
     run_parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    recorded = run_parser.add_argument_group(
+        "baselines (FILE may contain {backend}, filled in per reference backend)"
+    )
+    recorded.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="exit 1 when any outcome differs from FILE's (pass vs not pass), else 0",
+    )
+    recorded.add_argument("--write-baseline", metavar="FILE", help="record the outcomes in FILE")
     run_parser.add_argument("--port", type=port_number, help="port the launched server uses")
     where = run_parser.add_argument_group("server (exactly one)")
     where.add_argument("--target", type=host_port, metavar="HOST:PORT", help="a running server")
@@ -153,7 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command:
             raise UsageError(f"a server command after '--' goes with 'run', not {options.command}")
         return list_command(options) if options.command == "list" else docroot_command(options)
-    except (UsageError, CatalogueError, SelectionError, TargetError) as error:
+    except (
+        UsageError,
+        CatalogueError,
+        SelectionError,
+        TargetError,
+        baseline.BaselineError,
+    ) as error:
         print(f"h1check: error: {error}", file=sys.stderr)
         return EXIT_UNCHECKED
     except KeyboardInterrupt:
@@ -192,6 +207,11 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
     if options.json is not None and not options.json.parent.is_dir():
         raise UsageError(f"cannot write {options.json}: {options.json.parent} is not a directory")
     several = len(targets) > 1
+    if options.baseline and options.write_baseline:
+        raise UsageError("--baseline compares and --write-baseline records: use one")
+    for pattern in (options.baseline, options.write_baseline):
+        if pattern and several and "{backend}" not in pattern:
+            raise UsageError(f"{pattern}: several backends need {{backend}} in the file name")
     statuses, summaries = [], []
     for name, target in targets.items():
         try:
@@ -205,8 +225,13 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
             statuses.append(EXIT_UNCHECKED)
             summaries.append(f"{name:<12} NOT CHECKED: the server did not start")
             continue
-        statuses.append(exit_status(verdicts, options.strict))
-        summaries.append(f"{name:<12} {one_line_summary(verdicts, options.strict)}")
+        if options.baseline or options.write_baseline:
+            status, summary = apply_baseline(options, name, target, verdicts)
+        else:
+            status = exit_status(verdicts, options.strict)
+            summary = one_line_summary(verdicts, options.strict)
+        statuses.append(status)
+        summaries.append(f"{name:<12} {summary}")
     if several:
         print("\n" + "\n".join(summaries))
     return max(statuses)
@@ -241,6 +266,31 @@ def choose_targets(
     if options.port and len(names) > 1:
         raise UsageError("--port needs a single backend: the backends run one after another")
     return {name: ReferenceTarget(name, port=options.port) for name in names}
+
+
+def apply_baseline(
+    options: argparse.Namespace, name: str, target: Target, verdicts: list[Verdict]
+) -> tuple[int, str]:
+    """Record or compare a run's outcomes; the exit status and a one-line summary."""
+    pattern = options.write_baseline or options.baseline
+    path = Path(pattern.replace("{backend}", name))
+    if exit_status(verdicts, options.strict) == EXIT_UNCHECKED:
+        return EXIT_UNCHECKED, "nothing was checked"
+    if options.write_baseline:
+        if any(verdict.outcome == "error" for verdict in verdicts):
+            print(f"h1check: not recording {path}: the harness failed", file=sys.stderr)
+            return EXIT_FAILED, "baseline NOT recorded: harness errors"
+        baseline.record(path, verdicts, target.description)
+        print(f"baseline recorded: {path}")
+        return EXIT_GREEN, f"baseline recorded in {path}"
+    differences = baseline.compare(baseline.load(path), verdicts)
+    if not differences:
+        print(f"baseline {path}: every outcome as recorded")
+        return EXIT_GREEN, f"as recorded in {path}"
+    print(f"baseline {path}: {len(differences)} difference(s)")
+    for difference in differences:
+        print(f"  {difference.describe()}")
+    return EXIT_FAILED, f"{len(differences)} difference(s) from {path}"
 
 
 def reference_backends() -> dict[str, str]:

@@ -1,0 +1,51 @@
+"""The suite judges right: every fixture server fails exactly the categories its defect breaks.
+
+Each file in fixtures/servers/ declares, in its docstring, the categories its one defect must
+make fail (`Expected failing categories: ...`, `none` for the careful servers). The whole
+catalogue, at every level, runs against each; a category the suite fails that was not
+declared means the suite is wrong about a right server (or the fixture has a second defect),
+and one it passes that was declared means the suite is lenient by accident.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.engine import Settings, run
+from conformance.scenarios import load_catalogue
+from conformance.target import LaunchedTarget
+from conformance.verdicts import Outcome
+
+SERVERS = Path(__file__).resolve().parents[2] / "fixtures" / "servers"
+DECLARED = re.compile(r"^Expected failing categories: (.+)$", re.MULTILINE)
+FIXTURES = sorted(path for path in SERVERS.glob("*.py") if DECLARED.search(path.read_text()))
+FAILING = {Outcome.FAIL, Outcome.HANG, Outcome.CRASH}
+
+
+def declared_failures(path: Path) -> set[str]:
+    """The categories a fixture's docstring says its defect breaks."""
+    text = DECLARED.search(path.read_text()).group(1).strip()
+    return set() if text == "none" else {name.strip() for name in text.split(",")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", FIXTURES, ids=[path.stem for path in FIXTURES])
+def test_fails_exactly_the_declared_categories(server: Path):
+    with LaunchedTarget([sys.executable, str(server), "{port}"]) as target:
+        verdicts = run(load_catalogue(), target, Settings())
+    harness_errors = [v for v in verdicts if v.outcome is Outcome.ERROR]
+    assert not harness_errors, "\n".join(f"{v.scenario.id}: {v.message}" for v in harness_errors)
+    failed = {v.scenario.category for v in verdicts if v.outcome in FAILING}
+    explained = "\n".join(
+        f"  {v.scenario.id}: {v.outcome} - {v.message}" for v in verdicts if v.outcome in FAILING
+    )
+    assert failed == declared_failures(server), f"failing scenarios:\n{explained}"
+
+
+def test_there_is_a_careful_server_that_passes_everything():
+    assert any(not declared_failures(path) for path in FIXTURES)
+    assert len([path for path in FIXTURES if declared_failures(path)]) >= 10

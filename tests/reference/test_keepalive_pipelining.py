@@ -49,6 +49,22 @@ def test_http_10_closes_after_response(server, docroot):
         assert connection.read_until_closed() == b""
 
 
+def test_every_kind_of_response_keeps_the_connection_in_sync(server, docroot):
+    """304, 206, 301 and 404 responses are framed exactly, so the next response parses."""
+    css, large = docroot.read("style.css"), docroot.read("large.bin")
+    with server.connect() as connection:
+        etag = connection.exchange(get("/style.css")).header("ETag")
+        not_modified = connection.exchange(get("/style.css", f"If-None-Match: {etag}"))
+        assert (not_modified.status, not_modified.body) == (304, b"")
+        first_bytes = connection.exchange(get("/style.css", "Range: bytes=0-9"))
+        assert (first_bytes.status, first_bytes.body) == (206, css[:10])
+        mid_range = connection.exchange(get("/large.bin", "Range: bytes=100000-199999"))
+        assert (mid_range.status, mid_range.body) == (206, large[100000:200000])
+        assert connection.exchange(get("/nested")).status == 301
+        assert connection.exchange(get("/no-such-file")).status == 404
+        assert connection.exchange(get("/style.css")).body == css
+
+
 def test_pipelined_requests_answered_in_order(server, docroot):
     """Five requests in one write get five responses, in the order asked, HEAD without body."""
     requests = [

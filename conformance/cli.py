@@ -273,6 +273,7 @@ def apply_baseline(
 ) -> tuple[int, str]:
     """Record or compare a run's outcomes; the exit status and a one-line summary."""
     pattern = options.write_baseline or options.baseline
+    scorecard = one_line_summary(verdicts, options.strict)
     path = Path(pattern.replace("{backend}", name))
     if exit_status(verdicts, options.strict) == EXIT_UNCHECKED:
         return EXIT_UNCHECKED, "nothing was checked"
@@ -282,15 +283,15 @@ def apply_baseline(
             return EXIT_FAILED, "baseline NOT recorded: harness errors"
         baseline.record(path, verdicts, target.description)
         print(f"baseline recorded: {path}")
-        return EXIT_GREEN, f"baseline recorded in {path}"
+        return EXIT_GREEN, f"{scorecard}; baseline recorded in {path}"
     differences = baseline.compare(baseline.load(path), verdicts)
     if not differences:
         print(f"baseline {path}: every outcome as recorded")
-        return EXIT_GREEN, f"as recorded in {path}"
+        return EXIT_GREEN, f"{scorecard}; as recorded in {path}"
     print(f"baseline {path}: {len(differences)} difference(s)")
     for difference in differences:
         print(f"  {difference.describe()}")
-    return EXIT_FAILED, f"{len(differences)} difference(s) from {path}"
+    return EXIT_FAILED, f"{scorecard}; {len(differences)} difference(s) from {path}"
 
 
 def reference_backends() -> dict[str, str]:

@@ -4,7 +4,6 @@ The conformance run against these fixtures proves the suite judges right; this m
 proves the fixtures themselves are usable, so a broken fixture is not mistaken for a suite bug.
 """
 
-import ast
 import os
 import shutil
 import signal
@@ -17,38 +16,12 @@ from pathlib import Path
 import h11
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SERVERS = sorted((REPO / "fixtures" / "servers").glob("*.py"))
+from conformance.scenarios import CATEGORIES
+from tests.fixture_servers import REPO, SERVERS, expected_failures
+
 INDEX = (REPO / "html" / "index.html").read_bytes()
-CATEGORIES = {
-    "basic",
-    "files",
-    "not-found",
-    "head",
-    "headers",
-    "framing",
-    "keep-alive",
-    "pipelining",
-    "partial-reads",
-    "closed-clients",
-    "concurrency",
-    "security",
-    "errors",
-    "conditional",
-    "range",
-}
-EXPECTED_PREFIX = "Expected failing categories:"
 START_TIMEOUT = 5.0
 RESPONSE_TIMEOUT = 5.0
-
-
-def expected_failures(script: Path) -> set[str]:
-    """Parse the `Expected failing categories:` line of a fixture's module docstring."""
-    docstring = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
-    lines = [line for line in docstring.splitlines() if line.startswith(EXPECTED_PREFIX)]
-    assert len(lines) == 1, f"{script.name}: needs exactly one '{EXPECTED_PREFIX}' line"
-    value = lines[0].removeprefix(EXPECTED_PREFIX).strip()
-    return set() if value == "none" else {name.strip() for name in value.split(",")}
 
 
 def free_port() -> int:
@@ -132,7 +105,7 @@ def test_there_are_enough_fixtures() -> None:
 
 @pytest.mark.parametrize("script", SERVERS, ids=lambda script: script.stem)
 def test_declares_known_categories(script: Path) -> None:
-    assert expected_failures(script) <= CATEGORIES
+    assert expected_failures(script) <= set(CATEGORIES)
 
 
 @pytest.mark.parametrize("script", SERVERS, ids=lambda script: script.stem)

@@ -9,7 +9,6 @@ and one it passes that was declared means the suite is lenient by accident.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -18,18 +17,10 @@ import pytest
 from conformance.engine import Settings, run
 from conformance.scenarios import load_catalogue
 from conformance.target import LaunchedTarget
-from conformance.verdicts import Outcome
+from conformance.verdicts import SERVER_FAULTS, Outcome
+from tests.fixture_servers import EXPECTED_PREFIX, SERVERS, expected_failures
 
-SERVERS = Path(__file__).resolve().parents[2] / "fixtures" / "servers"
-DECLARED = re.compile(r"^Expected failing categories: (.+)$", re.MULTILINE)
-FIXTURES = sorted(path for path in SERVERS.glob("*.py") if DECLARED.search(path.read_text()))
-FAILING = {Outcome.FAIL, Outcome.HANG, Outcome.CRASH}
-
-
-def declared_failures(path: Path) -> set[str]:
-    """The categories a fixture's docstring says its defect breaks."""
-    text = DECLARED.search(path.read_text()).group(1).strip()
-    return set() if text == "none" else {name.strip() for name in text.split(",")}
+FIXTURES = [path for path in SERVERS if EXPECTED_PREFIX in path.read_text(encoding="utf-8")]
 
 
 @pytest.mark.slow
@@ -39,13 +30,15 @@ def test_fails_exactly_the_declared_categories(server: Path):
         verdicts = run(load_catalogue(), target, Settings())
     harness_errors = [v for v in verdicts if v.outcome is Outcome.ERROR]
     assert not harness_errors, "\n".join(f"{v.scenario.id}: {v.message}" for v in harness_errors)
-    failed = {v.scenario.category for v in verdicts if v.outcome in FAILING}
+    failed = {v.scenario.category for v in verdicts if v.outcome in SERVER_FAULTS}
     explained = "\n".join(
-        f"  {v.scenario.id}: {v.outcome} - {v.message}" for v in verdicts if v.outcome in FAILING
+        f"  {v.scenario.id}: {v.outcome} - {v.message}"
+        for v in verdicts
+        if v.outcome in SERVER_FAULTS
     )
-    assert failed == declared_failures(server), f"failing scenarios:\n{explained}"
+    assert failed == expected_failures(server), f"failing scenarios:\n{explained}"
 
 
 def test_there_is_a_careful_server_that_passes_everything():
-    assert any(not declared_failures(path) for path in FIXTURES)
-    assert len([path for path in FIXTURES if declared_failures(path)]) >= 10
+    assert any(not expected_failures(path) for path in FIXTURES)
+    assert len([path for path in FIXTURES if expected_failures(path)]) >= 10

@@ -3,14 +3,15 @@
 Every test here sees the server as a client would: it starts
 ``python -m reference`` on a free port, waits for the ``listening on`` line,
 and speaks raw bytes (parsed back with h11 as a client) or ``requests``.
-Fixtures hand out :class:`ServerProcess` and :class:`RawConnection` objects
-rather than module-level helpers because, under ``--import-mode=importlib``,
-test modules cannot import a sibling helper module.
+Fixtures hand out :class:`ServerProcess` and :class:`RawConnection` objects,
+so test modules need nothing from this file but fixture names.
 
 The shared ``server`` fixture starts one instance per backend for the whole
 session; the parametrisation is session-scoped, so pytest runs every test of
-one backend before starting the next. Tests that stop, signal or time out a
-server start their own with ``start_server``.
+one backend before starting the next, and test ids carry the backend name
+(``-k epoll``). Tests that stop, signal or time out a server start their own
+with ``start_server`` (stopped after the test) or ``launch_server`` (for
+module fixtures that stop it themselves).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -141,7 +143,7 @@ class RawConnection:
 
     def reset(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send RST instead of FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
 
@@ -307,6 +309,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def launch_server(docroot: DocRoot, tmp_path_factory: pytest.TempPathFactory) -> Launcher:
+    """Start a server the caller owns (for module-scoped fixtures with their own teardown)."""
+    return Launcher(docroot, tmp_path_factory.mktemp("server-logs"))
+
+
+@pytest.fixture(scope="session")
 def server(backend: str, launch_server: Launcher) -> Iterator[ServerProcess]:
     """One server per backend, shared by every test that leaves it running and healthy."""
     running = launch_server(backend)
@@ -314,12 +322,6 @@ def server(backend: str, launch_server: Launcher) -> Iterator[ServerProcess]:
         yield running
     finally:
         running.stop_cleanly()
-
-
-@pytest.fixture(scope="session")
-def launch_server(docroot: DocRoot, tmp_path_factory: pytest.TempPathFactory) -> Launcher:
-    """Start a server the caller owns (for module-scoped fixtures with their own teardown)."""
-    return Launcher(docroot, tmp_path_factory.mktemp("server-logs"))
 
 
 @pytest.fixture

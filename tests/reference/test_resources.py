@@ -53,9 +53,16 @@ KINDS = [normal, closing, reset_mid_body, half_request, silent]
 
 
 def make_connections(server, count: int) -> None:
-    """``count`` connections cycling through every kind, one after another."""
+    """``count`` connections cycling through every kind, then one complete exchange.
+
+    The final exchange is what makes the counts meaningful: a client that
+    closes at once may return before the server has even accepted it, but
+    connections are accepted in order, so once the last one is answered every
+    earlier one has been accepted (and, for ``process``, forked).
+    """
     for number in range(count):
         KINDS[number % len(KINDS)](server)
+    closing(server)
 
 
 def open_fds(pid: int) -> int:
@@ -66,8 +73,8 @@ def open_fds(pid: int) -> int:
 def settled_fd_count(pid: int, expected: int | None = None) -> int:
     """The descriptor count once three readings in a row agree (on ``expected``, if given).
 
-    Agreement over several readings matters: on the serial backend the count
-    dips to the baseline between one queued connection and the next.
+    Agreement over several readings matters: a backend may still be finishing
+    connections it has accepted, and the count can pass through the baseline.
     """
     readings = [open_fds(pid)]
     deadline = time.monotonic() + SETTLE_TIMEOUT

@@ -41,9 +41,16 @@ def test_connection_close_among_other_options(server):
 
 
 def test_http_10_closes_after_response(server, docroot):
-    """An HTTP/1.0 request gets one response, announced as the last, then the server closes."""
+    """An HTTP/1.0 request gets one response, announced as the last, then the server closes.
+
+    The response still says HTTP/1.1. RFC 9110 §6.2: "A server SHOULD send a
+    response version equal to the highest version to which the server is
+    conformant that has a major version less than or equal to the one received
+    in the request."
+    """
     with server.connect() as connection:
         response = connection.exchange(get("/style.css", version="1.0"))
+        assert response.http_version == b"1.1"
         assert response.body == docroot.read("style.css")
         assert response.header("Connection") == "close"
         assert connection.read_until_closed() == b""

@@ -8,7 +8,7 @@ purpose and check that every response comes back whole and in order.
 from __future__ import annotations
 
 
-def get(target: str, *fields: str, method: str = "GET", version: str = "1.1") -> bytes:
+def request_for(target: str, *fields: str, method: str = "GET", version: str = "1.1") -> bytes:
     """A request head for ``target`` with a Host field and any extra field lines."""
     lines = [f"{method} {target} HTTP/{version}", "Host: localhost", *fields, "", ""]
     return "\r\n".join(lines).encode("latin-1")
@@ -18,7 +18,7 @@ def test_connection_persists_by_default(server, docroot):
     """RFC 9112 §9.3: an HTTP/1.1 connection persists unless "close" is sent."""
     with server.connect() as connection:
         for name in ("style.css", "utf8.txt", "large.bin", "empty.txt"):
-            response = connection.exchange(get(f"/{name}"))
+            response = connection.exchange(request_for(f"/{name}"))
             assert response.body == docroot.read(name)
             assert response.header("Connection") is None
 
@@ -26,7 +26,7 @@ def test_connection_persists_by_default(server, docroot):
 def test_connection_close_is_honoured_and_announced(server):
     """RFC 9112 §9.6: the server "MUST initiate closure" after answering "close"."""
     with server.connect() as connection:
-        response = connection.exchange(get("/style.css", "Connection: close"))
+        response = connection.exchange(request_for("/style.css", "Connection: close"))
         assert response.status == 200
         assert response.header("Connection") == "close"
         assert connection.read_until_closed() == b""
@@ -35,7 +35,7 @@ def test_connection_close_is_honoured_and_announced(server):
 def test_connection_close_among_other_options(server):
     """The "close" option is found inside a list of connection options, in any case."""
     with server.connect() as connection:
-        response = connection.exchange(get("/style.css", "Connection: keep-alive, Close"))
+        response = connection.exchange(request_for("/style.css", "Connection: keep-alive, Close"))
         assert response.header("Connection") == "close"
         assert connection.read_until_closed() == b""
 
@@ -49,7 +49,7 @@ def test_http_10_closes_after_response(server, docroot):
     in the request."
     """
     with server.connect() as connection:
-        response = connection.exchange(get("/style.css", version="1.0"))
+        response = connection.exchange(request_for("/style.css", version="1.0"))
         assert response.http_version == b"1.1"
         assert response.body == docroot.read("style.css")
         assert response.header("Connection") == "close"
@@ -60,26 +60,26 @@ def test_every_kind_of_response_keeps_the_connection_in_sync(server, docroot):
     """304, 206, 301 and 404 responses are framed exactly, so the next response parses."""
     css, large = docroot.read("style.css"), docroot.read("large.bin")
     with server.connect() as connection:
-        etag = connection.exchange(get("/style.css")).header("ETag")
-        not_modified = connection.exchange(get("/style.css", f"If-None-Match: {etag}"))
+        etag = connection.exchange(request_for("/style.css")).header("ETag")
+        not_modified = connection.exchange(request_for("/style.css", f"If-None-Match: {etag}"))
         assert (not_modified.status, not_modified.body) == (304, b"")
-        first_bytes = connection.exchange(get("/style.css", "Range: bytes=0-9"))
+        first_bytes = connection.exchange(request_for("/style.css", "Range: bytes=0-9"))
         assert (first_bytes.status, first_bytes.body) == (206, css[:10])
-        mid_range = connection.exchange(get("/large.bin", "Range: bytes=100000-199999"))
+        mid_range = connection.exchange(request_for("/large.bin", "Range: bytes=100000-199999"))
         assert (mid_range.status, mid_range.body) == (206, large[100000:200000])
-        assert connection.exchange(get("/nested")).status == 301
-        assert connection.exchange(get("/no-such-file")).status == 404
-        assert connection.exchange(get("/style.css")).body == css
+        assert connection.exchange(request_for("/nested")).status == 301
+        assert connection.exchange(request_for("/no-such-file")).status == 404
+        assert connection.exchange(request_for("/style.css")).body == css
 
 
 def test_pipelined_requests_answered_in_order(server, docroot):
     """Five requests in one write get five responses, in the order asked, HEAD without body."""
     requests = [
-        ("GET", get("/style.css")),
-        ("GET", get("/no-such-file")),
-        ("HEAD", get("/index.html", method="HEAD")),
-        ("GET", get("/large.bin")),
-        ("GET", get("/utf8.txt", "Connection: close")),
+        ("GET", request_for("/style.css")),
+        ("GET", request_for("/no-such-file")),
+        ("HEAD", request_for("/index.html", method="HEAD")),
+        ("GET", request_for("/large.bin")),
+        ("GET", request_for("/utf8.txt", "Connection: close")),
     ]
     with server.connect() as connection:
         connection.send(b"".join(request for _, request in requests))
@@ -97,7 +97,7 @@ def test_pipelined_request_after_a_body(server, docroot):
     """A GET pipelined behind a POST body is answered, so the body was framed correctly."""
     post = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 14\r\n\r\nGET /evil HTTP"
     with server.connect() as connection:
-        connection.send(post + get("/style.css"))
+        connection.send(post + request_for("/style.css"))
         assert connection.read_response().status == 405
         assert connection.read_response().body == docroot.read("style.css")
 
@@ -105,14 +105,14 @@ def test_pipelined_request_after_a_body(server, docroot):
 def test_pipelined_requests_after_close_are_ignored(server):
     """RFC 9112 §9.6: after "close" the server "MUST NOT process any further requests"."""
     with server.connect() as connection:
-        connection.send(get("/style.css", "Connection: close") + get("/utf8.txt"))
+        connection.send(request_for("/style.css", "Connection: close") + request_for("/utf8.txt"))
         assert connection.read_response().status == 200
         assert connection.read_until_closed() == b""
 
 
 def test_request_split_at_every_byte(server, docroot):
     """A request cut in two at any byte is answered once, after its last byte arrives."""
-    request = get("/style.css")
+    request = request_for("/style.css")
     for split in range(1, len(request)):
         with server.connect() as connection:
             connection.send(request[:split])
@@ -126,7 +126,7 @@ def test_request_split_at_every_byte(server, docroot):
 def test_request_dribbled_one_byte_per_write(server, docroot):
     """A request written one byte per segment (TCP_NODELAY is on) is still one request."""
     with server.connect() as connection:
-        for byte in get("/style.css"):
+        for byte in request_for("/style.css"):
             connection.send(bytes([byte]))
         assert connection.read_response().body == docroot.read("style.css")
 
@@ -134,5 +134,5 @@ def test_request_dribbled_one_byte_per_write(server, docroot):
 def test_empty_lines_before_request_are_ignored(server, docroot):
     """RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request-line."""
     with server.connect() as connection:
-        response = connection.exchange(b"\r\n" + get("/style.css"))
+        response = connection.exchange(b"\r\n" + request_for("/style.css"))
         assert response.body == docroot.read("style.css")

@@ -150,8 +150,12 @@ class Connection:
     def stop(self, now: float) -> list[Action]:
         """The server is shutting down: close if idle, else finish the current exchange."""
         self._stopping = True
-        if self.idle or self.phase in (Phase.DISCARDING, Phase.LINGERING):
+        if self.idle:
             return self._close()
+        if self.phase is Phase.DISCARDING:
+            # The response is out but unread body bytes may follow it: closing now
+            # could reset the response before the client reads it.
+            return self._linger(now)
         if self.phase is Phase.SENDING:
             # Its head is already out without "Connection: close", but nothing will
             # tell the driver again to stop once it is sent: close after it.

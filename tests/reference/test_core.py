@@ -88,3 +88,11 @@ def test_a_body_too_large_to_discard_closes_after_the_response():
     [response] = connection.data_received(head, 0.0)
     assert response.data.startswith(b"HTTP/1.1 405 ")
     assert b"Connection: close\r\n" in response.data
+
+
+def test_stop_while_a_body_is_unread_lingers_instead_of_resetting():
+    connection = new_connection(LIMITS)
+    connection.data_received(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc", 0.0)
+    assert connection.output_drained(0.0) == []
+    assert connection.stop(1.0) == [ShutdownWrite()]
+    assert connection.wants_read and connection.deadline == 3.0

@@ -25,7 +25,7 @@ from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
-from conformance.verdicts import Verdict
+from conformance.verdicts import Outcome, Verdict
 
 DEFAULT_LEVELS = ("MUST", "SHOULD")
 
@@ -278,7 +278,7 @@ def apply_baseline(
     if exit_status(verdicts, options.strict) == EXIT_UNCHECKED:
         return EXIT_UNCHECKED, "nothing was checked"
     if options.write_baseline:
-        if any(verdict.outcome == "error" for verdict in verdicts):
+        if any(verdict.outcome is Outcome.ERROR for verdict in verdicts):
             print(f"h1check: not recording {path}: the harness failed", file=sys.stderr)
             return EXIT_FAILED, "baseline NOT recorded: harness errors"
         baseline.record(path, verdicts, target.description)

@@ -20,16 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from reference.core import Action, Close, Send, SendFile, ShutdownWrite
-from reference.responses import FileSegment
+from reference.limits import RECEIVE_SIZE
+from reference.responses import FileSegment, ShortFile
 from reference.site import Site
 
 log = logging.getLogger("reference")
-
-RECEIVE_SIZE = 64 * 1024
-
-
-class ShortFile(OSError):
-    """The file shrank after its Content-Length was sent; the framing can no longer be kept."""
 
 
 def sendfile_blocking(sock: socket.socket, segment: FileSegment) -> None:

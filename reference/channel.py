@@ -23,11 +23,11 @@ from collections import deque
 from typing import BinaryIO
 
 from reference.core import Action, Close, Send, SendFile, ShutdownWrite
+from reference.limits import RECEIVE_SIZE
+from reference.responses import ShortFile
 from reference.site import Site
 
 log = logging.getLogger("reference")
-
-RECEIVE_SIZE = 64 * 1024
 
 
 class Channel:
@@ -154,7 +154,7 @@ class Channel:
             except BlockingIOError:
                 return False
             if sent == 0:
-                raise OSError(f"{action.segment.path} is shorter than its Content-Length")
+                raise ShortFile(action.segment.path)
             self._wrote = True
             self._file_offset += sent
             self._file_left -= sent

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Bytes asked of the kernel per read; a whole typical request head fits in one.
+RECEIVE_SIZE = 64 * 1024
+
 
 @dataclass(frozen=True)
 class Limits:

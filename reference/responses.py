@@ -13,6 +13,13 @@ from reference import __version__
 SERVER_NAME = f"h1check-reference/{__version__}"
 
 
+class ShortFile(OSError):
+    """The file shrank after its Content-Length was sent; the framing can no longer be kept."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} is shorter than its Content-Length")
+
+
 @dataclass(frozen=True)
 class FileSegment:
     """``count`` bytes of the file at ``path`` starting at ``offset``, to be sent with sendfile."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -113,13 +112,8 @@ def _prefork(backend_class: type[Backend], options: ServerOptions, site: Site) -
         announce(reservation)
     else:
         site.stop_signal.set()
-    failed = 0
-    for pid in workers:
-        while True:
-            with contextlib.suppress(InterruptedError):
-                _, status = os.waitpid(pid, 0)
-                break
-        failed += status != 0
+    # waitpid is retried after a signal handler runs (PEP 475), so SIGTERM cannot cut this short.
+    failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in workers)
     reservation.close()
     return 1 if failed or started < options.workers else 0
 

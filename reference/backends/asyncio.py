@@ -17,10 +17,11 @@ import time
 
 from reference.backends.base import Backend
 from reference.core import Action, Close, Connection, Send, SendFile, ShutdownWrite
+from reference.limits import RECEIVE_SIZE
+from reference.responses import ShortFile
 
 log = logging.getLogger("reference")
 
-RECEIVE_SIZE = 64 * 1024
 SENDFILE_PIECE = 1024 * 1024
 
 
@@ -123,6 +124,6 @@ class AsyncioBackend(Backend):
                         raise
                     raise ConnectionResetError("client went away during sendfile") from None
                 if sent == 0:
-                    raise OSError(f"{segment.path} is shorter than its Content-Length")
+                    raise ShortFile(segment.path)
                 offset += sent
                 left -= sent

@@ -22,8 +22,8 @@ import gevent.select
 import gevent.socket
 
 from reference.backends.base import Backend, accept_until_stopped
-from reference.blocking import BlockingIO, ShortFile, serve_connection
-from reference.responses import FileSegment
+from reference.blocking import BlockingIO, serve_connection
+from reference.responses import FileSegment, ShortFile
 
 
 def _sendfile_cooperatively(sock: socket.socket, segment: FileSegment) -> None:

@@ -4,11 +4,7 @@ The conformance run against these fixtures proves the suite judges right; this m
 proves the fixtures themselves are usable, so a broken fixture is not mistaken for a suite bug.
 """
 
-import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,59 +13,27 @@ import h11
 import pytest
 
 from conformance.scenarios import CATEGORIES
+from conformance.target import LaunchedTarget
 from tests.fixture_servers import REPO, SERVERS, expected_failures
 
 INDEX = (REPO / "html" / "index.html").read_bytes()
-START_TIMEOUT = 5.0
 RESPONSE_TIMEOUT = 5.0
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def is_listening(port: int) -> bool:
-    """Whether /proc/net/tcp shows 127.0.0.1:port in LISTEN state, without touching the server."""
-    local_address = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as table:
-        rows = [line.split() for line in table.readlines()[1:]]
-    return any(row[1] == local_address and row[3] == "0A" for row in rows)
-
-
 @pytest.fixture
-def start_server(tmp_path: Path):
-    """Start a fixture in a directory holding ./html; yield its port; kill its process group."""
-    shutil.copytree(REPO / "html", tmp_path / "html")
-    (tmp_path / "canary.txt").write_text("canary: outside the document root\n")
-    processes: list[subprocess.Popen] = []
+def start_server():
+    """Launch a fixture as the suite does (fresh dir with ./html, LISTEN seen); stop it after."""
+    targets: list[LaunchedTarget] = []
 
     def start(script: Path) -> int:
-        port = free_port()
-        with open(tmp_path / "server.log", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(script), str(port)],
-                cwd=tmp_path,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        processes.append(process)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not is_listening(port):
-            output = (tmp_path / "server.log").read_text(errors="replace")
-            assert process.poll() is None, f"{script.name} exited at startup:\n{output}"
-            assert time.monotonic() < deadline, f"{script.name} never listened on {port}"
-            time.sleep(0.02)
-        return port
+        target = LaunchedTarget([sys.executable, str(script), "{port}"], start_timeout=5.0)
+        targets.append(target)
+        target.start()
+        return target.port
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    for target in targets:
+        target.stop()
 
 
 def get_root(port: int) -> tuple[int, bytes]:

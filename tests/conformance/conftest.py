@@ -29,6 +29,7 @@ import pytest
 from conformance.docroot import write_docroot
 from conformance.scenarios import Scenario
 from conformance.steps import parse_steps
+from conformance.target import listeners, pick_free_port
 
 Handler = Callable[[socket.socket, Path], None]
 
@@ -172,7 +173,7 @@ class ScriptTarget:
         self.path.write_text(script)
         self.workdir, self.docroot, self.canary = workdir, docroot, None
         self.host, self.description = "127.0.0.1", "script server"
-        self.port = free_port()
+        self.port = pick_free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
         self.restarts = 0
@@ -207,17 +208,11 @@ class ScriptTarget:
         return f"exit status {status}\n{self.log.read_text()[-400:]}"
 
 
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
-
-
 def wait_for_listen(port: int, process: subprocess.Popen[bytes]) -> None:
-    """Poll /proc/net/tcp until the port listens (never connect: that is a client of its own)."""
+    """Wait until the port listens (never connect: that is a client of its own)."""
     deadline = time.monotonic() + 5
-    marker = f":{port:04X} 00000000:0000 0A"
     while time.monotonic() < deadline and process.poll() is None:
-        if marker in Path("/proc/net/tcp").read_text():
+        if listeners(port):
             return
         time.sleep(0.01)
     raise RuntimeError(f"test server on port {port} did not start")

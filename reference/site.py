@@ -31,11 +31,7 @@ class StopSignal:
 
     def is_set(self) -> bool:
         """True once :meth:`set` has been called in this process or its parent."""
-        return self.wait(0)
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the signal; True if it is set."""
-        readable, _, _ = select.select([self.fileno], [], [], timeout)
+        readable, _, _ = select.select([self.fileno], [], [], 0)
         return bool(readable)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from conformance import __version__, baseline
-from conformance.docroot import write_docroot
+from conformance.docroot import docroot_files, write_docroot
 from conformance.engine import Settings, run
 from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
 from conformance.report.json_report import build_report, write_report
@@ -27,7 +27,7 @@ from conformance.scenarios import select as select_scenarios
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
 from conformance.verdicts import Outcome, Verdict
 
-DEFAULT_LEVELS = ("MUST", "SHOULD")
+DEFAULT_LEVELS = ("MUST", "POLICY", "SHOULD")
 
 
 class UsageError(Exception):
@@ -74,7 +74,11 @@ RUN_EPILOG = """examples:
                                                `h1check docroot DIR` writes)
   h1check run --reference all                  the bundled reference server, every backend
 
-exit status: 0 every deciding scenario passed, 1 one did not, 2 nothing was checked
+levels: MUST, SHOULD and MAY are the RFC's keywords; POLICY is h1check's robustness policy
+(what a server must survive although the RFC text has no keyword for it). MUST and POLICY
+failures decide the exit status, SHOULD ones only with --strict, MAY ones never.
+
+exit status: 0 every deciding scenario passed, 1 one did not, 2 nothing was decided
 """
 
 
@@ -91,7 +95,7 @@ def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
         "--level",
         type=comma_list,
         metavar="L[,L...]",
-        help="levels to run among MUST,SHOULD,MAY (default MUST,SHOULD)",
+        help="levels to run among MUST,POLICY,SHOULD,MAY (default MUST,POLICY,SHOULD)",
     )
     select.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     run_parser.add_argument(
@@ -250,8 +254,8 @@ def choose_targets(
         raise UsageError("--root only goes with --target (a launched server gets its own copy)")
     if options.port and options.target:
         raise UsageError("--port is for a launched server; --target already names the port")
-    if options.root and not options.root.is_dir():
-        raise UsageError(f"--root {options.root} is not a directory")
+    if options.root:
+        require_suite_docroot(options.root)
     if options.target:
         host, port = options.target
         probe_timeout = settings.response_timeout
@@ -266,6 +270,26 @@ def choose_targets(
     if options.port and len(names) > 1:
         raise UsageError("--port needs a single backend: the backends run one after another")
     return {name: ReferenceTarget(name, port=options.port) for name in names}
+
+
+def require_suite_docroot(root: Path) -> None:
+    """Refuse a --root that does not hold the suite's document root, before any scenario runs.
+
+    Every body is compared with the files under --root, so a wrong directory would otherwise
+    turn most scenarios into harness errors.
+    """
+    if not root.is_dir():
+        raise UsageError(f"--root {root} is not a directory")
+    for name, content in docroot_files().items():
+        try:
+            matches = (root / name).read_bytes() == content
+        except OSError:
+            matches = False
+        if not matches:
+            raise UsageError(
+                f"--root {root} is not the suite's document root ({name} is missing or differs):"
+                f" write one with `h1check docroot DIR`, serve DIR/html, and pass --root DIR/html"
+            )
 
 
 def apply_baseline(

@@ -10,6 +10,7 @@ bytes would make the kernel send a reset. A reset to a live server is a scenario
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import struct
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from conformance.engine import Settings
 
 CANARY_MARK = CANARY_TEXT.strip().encode()
+REFUSED = "refused"
+REQUEST_LINE = re.compile(rb"^[A-Za-z]+ \S+ HTTP/\d\.\d\r?$", re.MULTILINE)
 
 
 @dataclass
@@ -41,6 +44,13 @@ class ClientConnection:
     finished: bool = False
     canary_window: bytes = b""
     canary_seen: bool = False
+    request_lines: list[str] = field(default_factory=list)
+
+    def request_answered(self, ordinal: int) -> str:
+        """Name the request that the `ordinal`-th response (from 1) on this connection answers."""
+        if ordinal <= len(self.request_lines):
+            return f"`{self.request_lines[ordinal - 1]}`"
+        return f"request {ordinal} on this connection"
 
 
 class Clients:
@@ -49,6 +59,8 @@ class Clients:
     def __init__(self, host: str, port: int, settings: Settings, transcript: Transcript) -> None:
         self.host, self.port, self.settings, self.transcript = host, port, settings, transcript
         self.connections: dict[str, ClientConnection] = {}
+        self.client_initiated_closes = 0
+        self.opened = 0
 
     def open(
         self, name: str, recv_buffer: int | None = None, note: bool = True
@@ -66,10 +78,11 @@ class Clients:
         sock.settimeout(self.settings.connect_timeout)
         try:
             sock.connect((self.host, self.port))
-        except ConnectionRefusedError:
+        except ConnectionError:
+            # Refused, or reset while waiting in a dying server's accept queue: nobody accepts.
             sock.close()
             raise ScenarioFailed(
-                Outcome.CRASH, "the server refused the connection", "a connection", "refused"
+                Outcome.CRASH, "the server refused the connection", "a connection", REFUSED
             ) from None
         except TimeoutError:
             sock.close()
@@ -77,6 +90,7 @@ class Clients:
             raise ScenarioFailed(
                 Outcome.HANG, f"no connection accepted within {seconds:g} s", "a connection", "none"
             ) from None
+        self.opened += 1
         conn = ClientConnection(name, sock)
         conn.reader = ResponseReader(sock, on_bytes=lambda data: self._on_received(conn, data))
         self.connections[name] = conn
@@ -107,6 +121,9 @@ class Clients:
             else self.open(step.on, note=step.on != DEFAULT_CONNECTION)
         )
         conn.expect_server_close = conn.expect_server_close or _asks_to_close(step.data)
+        conn.request_lines += [
+            line.rstrip(b"\r").decode("latin-1") for line in REQUEST_LINE.findall(step.data)
+        ]
         if step.bytewise:
             self.transcript.sent(conn.name, step.data)
             self.transcript.note(conn.name, "(sent one byte at a time)")
@@ -160,6 +177,7 @@ class Clients:
     def reset(self, conn: ClientConnection) -> None:
         """Abort the connection: the server receives a TCP reset."""
         conn.open = False
+        self.client_initiated_closes += not conn.reader.eof
         _set_abortive(conn.sock)
         conn.sock.close()
         self.transcript.note(conn.name, "client reset the connection (RST)")
@@ -175,6 +193,8 @@ class Clients:
             conn.reader.eof = True
         if conn.reader.eof:
             _set_abortive(conn.sock)
+        else:
+            self.client_initiated_closes += 1
         conn.sock.close()
         if note:
             self.transcript.note(conn.name, note)

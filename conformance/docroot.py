@@ -33,3 +33,13 @@ def write_docroot(dest: Path) -> tuple[Path, Path]:
     canary = dest / CANARY_NAME
     canary.write_text(CANARY_TEXT, encoding="ascii")
     return root, canary
+
+
+def docroot_files() -> dict[str, bytes]:
+    """Every file of the suite's document root by its path relative to the root."""
+    root = source_docroot()
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }

@@ -1,16 +1,30 @@
 """Running scenarios against a target and turning what happened into verdicts.
 
-Each scenario runs in its own Session, then a liveness probe (a fresh GET /) checks the server
-survived it. A launched server that died, or one that answered before the scenario and no longer
-does, gets the crash attributed to that scenario (with its exit status and output tail) and is
-restarted for the next one. Server misbehaviour never raises out of `run`; a fault of the suite
-itself becomes an `error` verdict.
+Each scenario runs in its own Session; then the engine asks whether the server is still there,
+and charges a crash to its cause. That takes care, because asking is itself an exchange: the
+liveness probe (a fresh GET /) ends with the client closing, and a classic course bug kills the
+server exactly when a client closes. So the engine tells three moments apart:
+
+1. The scenario's steps. A launched server found dead when they end (given a moment to exit
+   when a connection ended abruptly) crashed on the scenario, which is charged with the crash,
+   its exit status and the server's output.
+2. The clients closing. When the scenario ends, its clients close the connections the server
+   still held; a server that dies then (or once the probe has closed its own connection) has the
+   "client-close" defect. That is charged once, to the scenario owning the rule (audits.py);
+   every other scenario keeps its own verdict, with a note that the server was restarted.
+3. Anything else: a server that stops answering after a scenario that closed nothing of its own
+   is charged to that scenario.
+
+A launched server is restarted for the next scenario. One h1check did not start cannot be, so
+once it is gone the remaining scenarios are `blocked`, with the reason; so are they when a
+restart fails. After the last scenario, the run-wide rules' findings are charged to their owners
+(`settle`), so a defect seen in many responses is counted in one place.
 
 Time is bounded: every wait in a step is at most `response_timeout` (connects at most
-`connect_timeout`), a scenario stops at its first failing wait, and the probe is skipped while
-the server is not answering at all. A server that hangs on everything therefore costs about
-`response_timeout` per scenario (plus `connect_timeout` per connection if it does not even
-accept): about 150 s for the 71 scenarios of the catalogue at the default 2 s.
+`connect_timeout`), a scenario stops at its first failing wait, and a response missing at the
+timeout is awaited once as long again only to say how late it is. While the server answers
+nothing at all, probes and that extra wait are skipped, so a server that hangs on everything costs
+about `response_timeout` per scenario: about 150 s for the catalogue at the default 2 s.
 """
 
 from __future__ import annotations
@@ -20,17 +34,28 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from conformance.audits import EXPECTATIONS, NOTHING_TO_CHECK, Finding, Ledger
 from conformance.checks import CHECKS
+from conformance.clients import REFUSED
 from conformance.scenarios import Scenario
 from conformance.session import Session, probe
 from conformance.steps import DEFAULT_CONNECTION, Expect, ExpectClosed, ExpectSilence, Send, Wait
-from conformance.verdicts import HarnessError, Outcome, ScenarioEnded, ScenarioFailed, Verdict
+from conformance.verdicts import (
+    HarnessError,
+    Outcome,
+    ScenarioEnded,
+    ScenarioFailed,
+    ScenarioSkipped,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from conformance.target import Target
 
 MAX_PRINTF_BYTES = 2048
 EXIT_GRACE_S = 0.5
+MAX_LISTED_FINDINGS = 8
+FIRST_PROBE = "h1check's first liveness probe"
 
 
 @dataclass
@@ -51,27 +76,179 @@ def run(
     on_verdict: Callable[[Verdict], None] | None = None,
 ) -> list[Verdict]:
     """Run each scenario against a started target and return one verdict per scenario."""
-    settings = settings or Settings()
-    answering = _probe(target, settings) is None
-    blocked: str | None = None
+    scenarios = list(scenarios)
+    runner = Runner(target, settings or Settings(), scenarios)
     verdicts = []
     for scenario in scenarios:
-        if blocked is None and not target.is_running():
-            blocked = _revive(target)  # Killed by a probe, not by a scenario: nobody to blame.
-        if blocked is not None:
-            verdict = Verdict(scenario, Outcome.ERROR, f"not run: {blocked}")
-        else:
-            verdict = judge(scenario, target, settings)
-            answering, blocked = _check_survival(verdict, target, settings, answering)
+        verdict = runner.judge(scenario)
         verdicts.append(verdict)
         if on_verdict is not None:
             on_verdict(verdict)
+    runner.finish()
+    settle(verdicts, runner.ledger)
     return verdicts
 
 
-def judge(scenario: Scenario, target: Target, settings: Settings) -> Verdict:
-    """Run one scenario's steps (and check) and judge the server's behaviour."""
-    session = Session(target.host, target.port, target.docroot, settings)
+class Runner:
+    """Judges scenarios one after another against one target, keeping the server alive."""
+
+    def __init__(self, target: Target, settings: Settings, scenarios: Iterable[Scenario]) -> None:
+        self.target, self.settings = target, settings
+        self.ledger = Ledger({s.owns: s.id for s in scenarios if s.owns is not None})
+        self.gone: str | None = None
+        self.previous: Verdict | None = None
+        # The latest moment a client closed a connection the server still held open: the one
+        # thing a server that dies without any request to blame can be charged with.
+        self.last_close: str | None = None
+        failure = self._probe()
+        self.answering = failure is None
+        exited = self._exited(wait=failure is not None)
+        if exited or _refused(failure):
+            self._server_died(None, exited)
+
+    def judge(self, scenario: Scenario) -> Verdict:
+        """Run one scenario, then make sure the server is there for the next one."""
+        self.finish()
+        if self.gone is None:
+            verdict, session = self._run_steps(scenario)
+            if _refused_at_once(verdict, session):
+                # Nothing of this scenario reached the server: whatever killed it came before.
+                self._server_died(self.previous, self._exited(wait=True))
+                if self.gone is None:
+                    verdict, session = self._run_steps(scenario)
+        if self.gone is not None:
+            return Verdict(scenario, Outcome.BLOCKED, f"not run: {self.gone}")
+        died = self._exited(wait=verdict.outcome is Outcome.CRASH or session.abrupt_end)
+        session.close_all()
+        if died:
+            self._charge_crash(verdict, "the server process exited during this scenario")
+        else:
+            self.last_close = (
+                "when this scenario's client closed a connection the server held open"
+                if session.clients.client_initiated_closes
+                else None
+            )
+            self._check_after(verdict)
+        finish_verdict(verdict, session)
+        verdict.reproduction = reproduction(scenario, self.target.host, self.target.port)
+        self.previous = verdict
+        return verdict
+
+    def _run_steps(self, scenario: Scenario) -> tuple[Verdict, Session]:
+        session = Session(
+            self.target.host,
+            self.target.port,
+            self.target.docroot,
+            self.settings,
+            scenario_id=scenario.id,
+            ledger=self.ledger,
+            late_window=self.settings.response_timeout if self.answering else 0.0,
+        )
+        return judge_steps(scenario, session), session
+
+    def finish(self) -> None:
+        """Notice a server that died since the last look (a probe's close), and restart it."""
+        if self.gone is None and not self.target.is_running():
+            self._server_died(self.previous, exited=True)
+
+    def _check_after(self, verdict: Verdict) -> None:
+        """Probe once the scenario's connections are closed, and name the cause of a death."""
+        if not self.answering:
+            return  # It answered nothing before this scenario: silence now is nothing new.
+        failure = self._probe()
+        if failure is None:
+            return
+        exited = self._exited(wait=True)
+        if exited or _refused(failure):
+            self._server_died(verdict, exited)
+        else:
+            self.answering = False
+            self._charge_crash(
+                verdict, f"the server stopped answering after this scenario ({failure.message})"
+            )
+
+    def _server_died(self, verdict: Verdict | None, exited: bool) -> None:
+        """Charge a death noticed after `verdict`'s scenario (None: before the first one)."""
+        death = "exited" if exited else "stopped accepting connections"
+        if self.last_close is not None:
+            scenario = verdict.scenario.id if verdict is not None else FIRST_PROBE
+            problem = f"the server {death} {self.last_close} ({scenario})"
+            self.ledger.record("client-close", scenario, problem)
+            self.last_close = None
+            if verdict is None:
+                self._bring_back()
+                return
+            verdict.server_output = verdict.server_output or self.target.crash_details()
+            verdict.notes.append(f"{problem}; {self._bring_back()}")
+        elif verdict is None:
+            self._bring_back()  # It died on the first GET /: the scenarios will show that.
+        elif self.target.restartable:
+            self._charge_crash(verdict, "the server process exited right after this scenario")
+        else:
+            self._charge_crash(
+                verdict, "the server stopped accepting connections after this scenario"
+            )
+
+    def _charge_crash(self, verdict: Verdict, cause: str) -> None:
+        if verdict.outcome is Outcome.CRASH:
+            cause += f" ({verdict.message})"
+        elif verdict.outcome in (Outcome.FAIL, Outcome.HANG):
+            cause += f"; before that: {verdict.message}"
+        verdict.outcome, verdict.message = Outcome.CRASH, cause
+        verdict.server_output = self.target.crash_details()
+        verdict.notes.append(self._bring_back())
+
+    def _bring_back(self) -> str:
+        """Restart the server, or say why the rest of the run cannot go on; returns what happened."""
+        self.last_close = None
+        if not self.target.restartable:
+            self.gone = (
+                f"the server at {self.target.description} is gone, and h1check cannot restart"
+                " a server it did not start"
+            )
+            return "h1check cannot restart a server it did not start, so the rest was not run"
+        # Imported here so the engine also runs with any object shaped like a Target.
+        from conformance.target import TargetError
+
+        try:
+            self.target.restart()
+        except TargetError as error:
+            self.gone = f"the server could not be restarted: {error}"
+            return f"restarting it failed ({error}), so the rest was not run"
+        self.answering = True
+        return "h1check restarted it for the next scenario"
+
+    def _exited(self, wait: bool) -> bool:
+        """Whether a launched server has exited; with `wait`, give a dying one a moment to go."""
+        deadline = time.monotonic() + (EXIT_GRACE_S if wait else 0.0)
+        while self.target.is_running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _probe(self) -> ScenarioFailed | None:
+        """A fresh GET /; remembers its close when the server left that to the client."""
+        failure, closed_open_connection = probe(
+            self.target.host, self.target.port, self.target.docroot, self.settings
+        )
+        if failure is None and closed_open_connection:
+            self.last_close = "after h1check's liveness probe closed its connection"
+        return failure
+
+
+def _refused_at_once(verdict: Verdict, session: Session) -> bool:
+    """Whether the scenario's very first connection was refused."""
+    return verdict.actual == REFUSED and not session.clients.opened
+
+
+def _refused(failure: ScenarioFailed | None) -> bool:
+    """Whether a probe found nothing accepting connections."""
+    return failure is not None and failure.actual == REFUSED
+
+
+def judge_steps(scenario: Scenario, session: Session) -> Verdict:
+    """Run one scenario's steps (and check) and judge what the server did."""
     verdict = Verdict(scenario, Outcome.PASS, "passed")
     started = time.monotonic()
     try:
@@ -81,6 +258,8 @@ def judge(scenario: Scenario, target: Target, settings: Settings) -> Verdict:
     except ScenarioFailed as failure:
         verdict.outcome, verdict.message = failure.outcome, failure.message
         verdict.expected, verdict.actual = failure.expected, failure.actual
+    except ScenarioSkipped as skipped:
+        verdict.outcome, verdict.message = Outcome.SKIP, f"not judged: {skipped}"
     except ScenarioEnded:
         pass
     except HarnessError as error:
@@ -88,74 +267,66 @@ def judge(scenario: Scenario, target: Target, settings: Settings) -> Verdict:
     except Exception as error:  # A bug in the suite must not be blamed on the server.
         verdict.outcome = Outcome.ERROR
         verdict.message = f"harness error: {type(error).__name__}: {error}"
-    finally:
-        session.close_all()
+    verdict.duration_s = time.monotonic() - started
+    return verdict
+
+
+def finish_verdict(verdict: Verdict, session: Session) -> None:
+    """Fill in what a verdict carries once its connections are closed."""
     if session.clients.canary_leaked and verdict.outcome is not Outcome.ERROR:
         verdict.outcome = Outcome.FAIL
         verdict.message = "the canary file outside the document root was served"
         verdict.expected = "no byte of any file outside the document root"
         verdict.actual = "a response containing the canary's text"
     verdict.message = " ".join(verdict.message.split())  # One line, whatever the source.
-    verdict.duration_s = time.monotonic() - started
     verdict.transcript = session.transcript.lines
     verdict.choice = ", ".join(session.choices) or None
     if verdict.outcome is Outcome.PASS and verdict.choice:
         verdict.message = f"passed (server chose: {verdict.choice})"
-    verdict.reproduction = reproduction(scenario, target.host, target.port)
-    return verdict
 
 
-def _probe(target: Target, settings: Settings) -> ScenarioFailed | None:
-    return probe(target.host, target.port, target.docroot, settings)
+def settle(verdicts: list[Verdict], ledger: Ledger) -> None:
+    """Charge each run-wide rule's findings once: to its owner, else to where it was first met.
 
-
-def _check_survival(
-    verdict: Verdict, target: Target, settings: Settings, answering: bool
-) -> tuple[bool, str | None]:
-    """Probe after a scenario; on a crash amend the verdict and restart the server.
-
-    Returns whether the server answers now, and why the run cannot go on (None if it can).
+    An owner with nothing to judge in the whole run (no Date header to check the format of, no 206
+    to check Content-Range on) is skipped rather than passed.
     """
-    running = target.is_running()
-    if running and not answering:
-        return False, None  # It was not answering before, so silence now is nothing new.
-    failure = _probe(target, settings) if running else None
-    if running and failure is None:
-        return True, None
-    deadline = time.monotonic() + EXIT_GRACE_S
-    while target.is_running() and time.monotonic() < deadline:
-        time.sleep(0.02)  # Let a dying process finish, so its exit status is in the report.
-    if not target.is_running():
-        cause = "the server process exited during or right after this scenario"
-    else:
-        assert failure is not None
-        cause = f"the server stopped answering after this scenario ({failure.message})"
-    if verdict.outcome in (Outcome.FAIL, Outcome.HANG):
-        cause += f"; before that: {verdict.message}"
-    verdict.outcome, verdict.message = Outcome.CRASH, cause
-    verdict.server_output = target.crash_details()
-    blocked = _revive(target)
-    if blocked is not None:
-        return False, blocked
-    failure = _probe(target, settings)
-    if failure is not None and target.is_running():
-        return (
-            False,
-            f"the server no longer answers after {verdict.scenario.id} ({failure.message})",
-        )
-    return failure is None, None
+    by_id = {verdict.scenario.id: verdict for verdict in verdicts}
+    for verdict in verdicts:
+        rule = verdict.scenario.owns or ""
+        judged_nothing = rule in NOTHING_TO_CHECK and not ledger.judged[rule]
+        if judged_nothing and verdict.outcome is Outcome.PASS:
+            verdict.outcome = Outcome.SKIP
+            verdict.message = f"nothing to check in this run: {NOTHING_TO_CHECK[rule]}"
+    for rule, findings in ledger.findings.items():
+        owner = by_id.get(ledger.owners.get(rule, ""))
+        met = [by_id[f.scenario] for f in findings if f.scenario in by_id]
+        charged = owner or (met[0] if met else None)
+        if charged is None:
+            continue
+        _charge(charged, rule, findings, owned=owner is not None)
+        for finding in findings:
+            elsewhere = by_id.get(finding.scenario)
+            if elsewhere is not None and elsewhere is not charged:
+                note = f"{finding.problem} ({charged.scenario.id} is charged with that)"
+                if note not in elsewhere.notes:
+                    elsewhere.notes.append(note)
 
 
-def _revive(target: Target) -> str | None:
-    """Restart the server; return why that failed, or None."""
-    # Imported here so the engine also runs with any object shaped like a Target.
-    from conformance.target import TargetError
-
-    try:
-        target.restart()
-    except TargetError as error:
-        return f"restarting the server failed: {error}"
-    return None
+def _charge(verdict: Verdict, rule: str, findings: list[Finding], owned: bool) -> None:
+    problems = list(dict.fromkeys(f"{f.scenario}: {f.problem}" for f in findings))
+    if verdict.outcome in (Outcome.PASS, Outcome.SKIP):
+        verdict.outcome = Outcome.CRASH if rule == "client-close" else Outcome.FAIL
+        more = len(problems) - 1
+        verdict.message = findings[0].problem + (f" (and {more} more)" if more else "")
+        if not owned:
+            verdict.message += " (charged here: the scenario that owns this rule is not in the run)"
+        verdict.expected = EXPECTATIONS[rule]
+        verdict.actual = findings[0].problem
+    listed = problems[:MAX_LISTED_FINDINGS]
+    if len(problems) > len(listed):
+        listed.append(f"... and {len(problems) - len(listed)} more")
+    verdict.notes += [f"seen in {problem}" for problem in listed]
 
 
 def reproduction(scenario: Scenario, host: str, port: int) -> str:

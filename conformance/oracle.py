@@ -46,6 +46,15 @@ class ResponseTimeout(ReadFailure):
     """The deadline passed before the response was complete (or, with no bytes, began)."""
 
 
+class LateResponse(Exception):
+    """The response was complete only after the deadline, within the grace allowed to find out
+    how late it was; it is still a failure to answer in time."""
+
+    def __init__(self, response: ReadResponse) -> None:
+        super().__init__(f"the response took {response.elapsed:.2f} s")
+        self.response = response
+
+
 @dataclass(frozen=True)
 class ReadResponse:
     """One complete response as h11 parsed it, plus what the connection did around it."""
@@ -98,10 +107,18 @@ class ResponseReader:
         """Bytes received but not yet part of any parsed response."""
         return bytes(self._h11.trailing_data[0])
 
-    def read_response(self, method: str, deadline: float) -> ReadResponse:
-        """Read the next complete response to a request made with `method`."""
+    def read_response(
+        self, method: str, deadline: float, late_deadline: float | None = None
+    ) -> ReadResponse:
+        """Read the next complete response to a request made with `method`.
+
+        With `late_deadline`, a response still missing at `deadline` is waited for until then, and
+        if it completes it is raised as a LateResponse: a report can then say how late it was
+        instead of "nothing" while the transcript shows it arriving.
+        """
         self._prepare_cycle(method)
         started = time.monotonic()
+        late = False
         received = bytearray(self.pending())
         informational: list[int] = []
         head: h11.Response | None = None
@@ -117,6 +134,9 @@ class ResponseReader:
                 if self.eof:
                     raise self._closed_early(received)
                 data = self.receive(deadline)
+                if data is None and late_deadline is not None and not late:
+                    deadline, late = late_deadline, True
+                    continue
                 if data is None:
                     raise ResponseTimeout("the response did not complete in time", bytes(received))
                 received += data
@@ -130,7 +150,7 @@ class ResponseReader:
                 break
         assert head is not None  # h11 only ends a message it has started
         consumed = len(received) - len(self.pending())
-        return ReadResponse(
+        response = ReadResponse(
             status=head.status_code,
             reason=head.reason.decode("latin-1"),
             http_version=head.http_version.decode("ascii"),
@@ -142,6 +162,9 @@ class ResponseReader:
             elapsed=time.monotonic() - started,
             informational=tuple(informational),
         )
+        if late:
+            raise LateResponse(response)
+        return response
 
     def receive(self, deadline: float) -> bytes | None:
         """Receive once and feed h11: the bytes, b"" at end of stream, None when time runs out."""
@@ -220,6 +243,8 @@ def judge_response(response: ReadResponse, spec: ResponseSpec, read_file: FileRe
         expected = expected_body(spec, read_file)
         if response.body != expected:
             problems.append(_body_difference(response.body, expected, _body_label(spec)))
+    if spec.not_body_file is not None and read_file(spec.not_body_file) in response.body:
+        problems.append(f"the body holds the bytes of {spec.not_body_file}")
     return list(dict.fromkeys(problems))
 
 
@@ -242,6 +267,8 @@ def describe_spec(spec: ResponseSpec, read_file: FileReader) -> str:
         )
     if spec.empty_body:
         parts.append("no body")
+    if spec.not_body_file is not None:
+        parts.append(f"a body without the bytes of {spec.not_body_file}")
     parts.extend(f"the {name} header" for name in spec.headers)
     parts.extend(f"{name} matching /{pattern}/" for name, pattern in spec.match)
     if spec.content_length_of is not None:

@@ -2,10 +2,12 @@
 
 `pytest --h1-server-cmd "python server.py --port {port}"` (or `--h1-target HOST:PORT`, or
 `--h1-reference BACKEND`) adds one item per scenario, marked with its category and level, so
-`-k keep-alive`, `-m must` and `--junitxml` work as usual. The server starts before the first
-scenario and stops when the session ends. A failure at a deciding level fails its item; a SHOULD
-(without --h1-strict) or MAY failure is reported as xfail. With no server named the plugin does
-nothing at all.
+`-k keep-alive`, `-m must` and `--junitxml` work as usual. The first scenario item starts the
+server and runs every selected scenario as one run, exactly as `h1check run` does (so crashes are
+charged to their cause and run-wide rules to their owners); each item then reports its own
+verdict. The server stops when the session ends. A failure at a deciding level (MUST, POLICY)
+fails its item; a SHOULD (without --h1-strict) or MAY failure is reported as xfail; a skipped
+scenario is a pytest skip. With no server named the plugin does nothing at all.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class ScenarioSession:
         self.settings = settings
         self.strict = strict
         self.target: Target | None = None
+        self.verdicts: dict[str, Verdict] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
@@ -95,8 +98,8 @@ class ScenarioSession:
             )
         return report
 
-    def judge(self, scenario: Scenario) -> Verdict:
-        """Run one scenario (with its liveness probe) against the session's server."""
+    def judge(self, scenario: Scenario, selected: list[Scenario]) -> Verdict:
+        """The verdict on `scenario`; the first call runs every `selected` scenario at once."""
         if self.target is None:
             target = self.make_target()
             try:
@@ -104,7 +107,9 @@ class ScenarioSession:
             except TargetError as error:
                 pytest.exit(f"h1check: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
             self.target = target
-        return run([scenario], self.target, self.settings)[0]
+            verdicts = run(selected, self.target, self.settings)
+            self.verdicts = {verdict.scenario.id: verdict for verdict in verdicts}
+        return self.verdicts[scenario.id]
 
     def pytest_sessionfinish(self) -> None:
         """Stop the server if a scenario started it."""
@@ -144,7 +149,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         """Judge the scenario and turn its verdict into a pytest outcome."""
         session: ScenarioSession = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
-        verdict = session.judge(self.scenario)
+        selected = [item.scenario for item in self.session.items if isinstance(item, ScenarioItem)]
+        verdict = session.judge(self.scenario, selected)
         self.user_properties += [("outcome", str(verdict.outcome)), ("rfc", self.scenario.rfc)]
         if verdict.outcome is Outcome.PASS:
             return

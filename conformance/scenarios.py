@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.audits import RULES
 from conformance.steps import Step, StepError, parse_steps
 
 CATEGORIES: tuple[str, ...] = (
@@ -34,7 +35,18 @@ CATEGORIES: tuple[str, ...] = (
     "conditional",
     "range",
 )
-LEVELS = ("MUST", "SHOULD", "MAY")
+# The levels, in the order reports list them. MUST, SHOULD and MAY are the RFC's own keywords and
+# are used only where the quoted sentence says so about servers. POLICY is h1check's robustness
+# policy: what a course server has to do although the quoted text describes rather than requires
+# it (a request split across reads, a client that vanishes, traversal, serving a file byte for
+# byte). POLICY decides the exit status together with MUST; SHOULD only with --strict.
+LEVELS = ("MUST", "POLICY", "SHOULD", "MAY")
+LEVEL_MEANINGS = {
+    "MUST": "the RFC's absolute requirement",
+    "POLICY": "h1check's robustness policy: the RFC text describes it without a MUST",
+    "SHOULD": "the RFC's recommendation",
+    "MAY": "optional in the RFC",
+}
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
 
 _TEXT_FIELDS = ("id", "title", "category", "level", "rfc", "requires", "hint")
@@ -63,6 +75,7 @@ class Scenario:
     hint: str
     steps: tuple[Step, ...]
     check: str | None = None
+    owns: str | None = None
 
 
 def load_catalogue(directory: Path | None = None) -> list[Scenario]:
@@ -84,7 +97,16 @@ def load_catalogue(directory: Path | None = None) -> list[Scenario]:
                 )
             seen[scenario.id] = path
             scenarios.append(scenario)
+    _require_at_most_one_owner(scenarios)
     return scenarios
+
+
+def _require_at_most_one_owner(scenarios: list[Scenario]) -> None:
+    """A run-wide rule (audits.py) is charged to one scenario, never split between two."""
+    for rule in RULES:
+        owners = [scenario.id for scenario in scenarios if scenario.owns == rule]
+        if len(owners) > 1:
+            raise CatalogueError(f"rule {rule!r} has several owners: {', '.join(owners)}")
 
 
 def _load_file(path: Path) -> list[Scenario]:
@@ -112,7 +134,7 @@ def _load_file(path: Path) -> list[Scenario]:
 
 
 def _parse_record(record: dict[str, Any]) -> Scenario:
-    unknown = set(record) - {*_TEXT_FIELDS, "steps", "check"}
+    unknown = set(record) - {*_TEXT_FIELDS, "steps", "check", "owns"}
     if unknown:
         raise CatalogueError(f"unknown key(s) {', '.join(sorted(unknown))}")
     for name in _TEXT_FIELDS:
@@ -135,10 +157,14 @@ def _parse_record(record: dict[str, Any]) -> Scenario:
         raise CatalogueError("a scenario needs steps or a check")
     if check is not None:
         _require_known_check(check)
+    owns = record.get("owns")
+    if owns is not None and owns not in RULES:
+        raise CatalogueError(f"owns must name a rule of conformance/audits.py: {', '.join(RULES)}")
     return Scenario(
         **{name: record[name] for name in _TEXT_FIELDS},
         steps=parse_steps(steps),
         check=check,
+        owns=owns,
     )
 
 

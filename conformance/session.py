@@ -14,10 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from conformance.audits import Ledger
 from conformance.clients import ClientConnection, Clients
 from conformance.oracle import (
     ClosedBeforeResponse,
     FramingError,
+    LateResponse,
     ReadResponse,
     ResponseTimeout,
     describe_response,
@@ -41,7 +43,13 @@ from conformance.steps import (
     Wait,
 )
 from conformance.transcript import Transcript, escape
-from conformance.verdicts import HarnessError, Outcome, ScenarioEnded, ScenarioFailed
+from conformance.verdicts import (
+    HarnessError,
+    Outcome,
+    ScenarioEnded,
+    ScenarioFailed,
+    ScenarioSkipped,
+)
 
 if TYPE_CHECKING:
     from conformance.engine import Settings
@@ -51,13 +59,33 @@ PROBE_REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n
 
 
 class Session:
-    """Runs the steps of one scenario against the server at host:port."""
+    """Runs the steps of one scenario against the server at host:port.
 
-    def __init__(self, host: str, port: int, docroot: Path, settings: Settings) -> None:
+    Every response read is shown to the run's `ledger`, which holds it against the run-wide rules
+    under the name `scenario_id`; the scenario itself judges only its own concern. With
+    `late_window`, a response missing at the timeout is awaited that much longer, to say how late
+    it was.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        docroot: Path,
+        settings: Settings,
+        *,
+        scenario_id: str = "",
+        ledger: Ledger | None = None,
+        late_window: float = 0.0,
+    ) -> None:
         self.docroot, self.settings = docroot, settings
+        self.scenario_id = scenario_id
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.late_window = late_window
         self.transcript = Transcript()
         self.clients = Clients(host, port, settings, self.transcript)
         self.choices: list[str] = []
+        self.abrupt_end = False
         self._files: dict[str, bytes] = {}
         self._handlers: dict[type, Callable[[Step], ReadResponse | None]] = {
             Connect: self._connect,
@@ -110,14 +138,27 @@ class Session:
         expected = self._describe_expect(step)
         where = _where(conn.name, conn.reader.responses_requested + 1)
         seconds = self.settings.response_timeout
+        deadline = self._deadline()
+        late_deadline = deadline + self.late_window if self.late_window else None
         try:
-            response = conn.reader.read_response(step.method, self._deadline())
+            response = conn.reader.read_response(step.method, deadline, late_deadline)
         except ClosedBeforeResponse as closed:
             how = "reset" if closed.reset else "closed"
             if step.or_close:
                 self.choices.append(how)
-                return None
+                raise ScenarioEnded from None  # A close is allowed here, and nothing follows it.
+            self.abrupt_end = True
             self.fail(f"{where}{closed}", expected, f"the connection was {how}, no response")
+        except LateResponse as late:
+            self._inspect(conn, late.response)
+            took = late.response.elapsed
+            raise ScenarioFailed(
+                Outcome.HANG,
+                f"{where}the response came {took - seconds:.1f} s late: it took {took:.1f} s,"
+                f" and h1check waits {seconds:g} s (--timeout)",
+                f"a response within {seconds:g} s",
+                f"{describe_response(late.response)}, {took:.1f} s after the request",
+            ) from None
         except ResponseTimeout as timeout:
             if not timeout.received:
                 message = f"{where}no response within {seconds:g} s"
@@ -125,12 +166,18 @@ class Session:
             actual = f"{len(timeout.received)} bytes, starting {escape(timeout.received[:80])}"
             self.fail(f"{where}response still incomplete after {seconds:g} s", expected, actual)
         except FramingError as error:
+            self.abrupt_end = self.abrupt_end or conn.reader.eof
             actual = f"bytes h11 cannot parse as a response: {escape(error.received[:80])}"
             self.fail(f"{where}malformed response: {error}", expected, actual)
+        self._inspect(conn, response)
         conn.finished = response.announces_close
         self._judge(step, response, expected, where)
         self._apply_then(step, conn, response, where)
         return response
+
+    def _inspect(self, conn: ClientConnection, response: ReadResponse) -> None:
+        request = conn.request_answered(conn.reader.responses_requested)
+        self.ledger.inspect(self.scenario_id, response, request)
 
     def _describe_expect(self, step: Expect) -> str:
         options = [describe_spec(spec, self.read_file) for spec in step.alternatives]
@@ -180,11 +227,26 @@ class Session:
                 self._await_close(conn, "after announcing Connection: close")
                 raise ScenarioEnded
             if self._closes_within(conn, self.settings.quiet_period):
-                self.fail(
-                    f"{where}the server closed the connection without announcing it",
-                    "Connection: close on a response after which the server closes",
-                    f"{describe_response(response)}, without Connection: close",
-                )
+                self._unannounced_close(conn, response, where)
+
+    def _unannounced_close(
+        self, conn: ClientConnection, response: ReadResponse, where: str
+    ) -> None:
+        """Record a close nobody was told of; only the rule's owner fails for it."""
+        request = conn.request_answered(conn.reader.responses_requested)
+        message = "the server closed the connection without announcing it"
+        self.ledger.record(
+            "announce-close", self.scenario_id, f"{message} after answering {request}"
+        )
+        owner = self.ledger.owners.get("announce-close")
+        if owner == self.scenario_id:
+            self.fail(
+                f"{where}{message}",
+                "Connection: close on a response after which the server closes",
+                f"{describe_response(response)}, without Connection: close",
+            )
+        charged = f"{owner} charges that" if owner else "charged once, to the first scenario"
+        raise ScenarioSkipped(f"{where}{message}, so the rest could not be judged ({charged})")
 
     # The connection after a response --------------------------------------------------------
 
@@ -296,16 +358,20 @@ class Session:
             self.run(step.steps)
 
 
-def probe(host: str, port: int, docroot: Path, settings: Settings) -> ScenarioFailed | None:
-    """Whether a fresh GET / gets an answer: None if it does, else the failure explaining why."""
+def probe(
+    host: str, port: int, docroot: Path, settings: Settings
+) -> tuple[ScenarioFailed | None, bool]:
+    """Whether a fresh GET / gets an answer (None if it does, else the failure explaining why),
+    and whether the probe had to close a connection the server still held open."""
     session = Session(host, port, docroot, settings)
+    failure = None
     try:
         session.run_step(CheckAlive())
-    except ScenarioFailed as failure:
-        return failure
+    except ScenarioFailed as caught:
+        failure = caught
     finally:
         session.close_all()
-    return None
+    return failure, session.clients.client_initiated_closes > 0
 
 
 def _where(connection: str, ordinal: int) -> str:

@@ -16,8 +16,9 @@ opens a connection it has not seen.
         match = { Name = "regex" },               field values matching a pattern,
         body_file = "f", body_range = [0, 9],     the body equal to a document root file (part),
         empty_body = true,                        or empty,
+        not_body_file = "f",                      or anything but that file's bytes,
         content_length_of = "f",                  Content-Length (if sent) equal to f's size,
-        or_close = true,                          a close without response accepted instead,
+        or_close = true,                          a close without response accepted (ending it),
         then = "open" | "closed" |                and what the connection does after it
                "may-close" | "announced" }
     { expect_one_of = [ {status = ..., ...}, ... ], or_close, then }  alternatives, each
@@ -93,6 +94,7 @@ class ResponseSpec:
     match: tuple[tuple[str, str], ...] = ()
     body_file: str | None = None
     body_range: tuple[int, int] | None = None
+    not_body_file: str | None = None
     empty_body: bool = False
     content_length_of: str | None = None
     label: str | None = None
@@ -318,6 +320,7 @@ def _parse_response_spec(table: _Table, statuses: tuple[str, ...] | None) -> Res
         match=tuple(match.items()),
         body_file=table.get("body_file", str),
         body_range=tuple(body_range) if body_range is not None else None,
+        not_body_file=table.get("not_body_file", str),
         empty_body=table.get("empty_body", bool, False),
         content_length_of=table.get("content_length_of", str),
         label=table.get("label", str),

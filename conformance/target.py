@@ -51,6 +51,7 @@ class Target(ABC):
     description: str
     docroot: Path
     canary: Path | None
+    restartable: bool = True
 
     @abstractmethod
     def start(self) -> None:
@@ -397,6 +398,8 @@ def signal_group(group: int, signum: signal.Signals) -> None:
 
 class RunningTarget(Target):
     """A server someone else started; checked once with a complete GET / request."""
+
+    restartable = False
 
     def __init__(
         self,

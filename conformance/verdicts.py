@@ -1,8 +1,11 @@
 """What the engine concluded about one scenario, and how a run's verdicts add up.
 
 Outcomes keep the server's failures apart from the suite's own: `fail`, `hang` and `crash` are
-the server's doing; `error` means the harness could not judge (never blamed on the server);
-`skip` means the scenario did not run and never decides anything.
+the server's doing; `blocked` means the scenario could not run because the server was gone (it
+crashed and could not be restarted, or a server h1check did not start stopped answering), which is
+the server's doing too but charged to the scenario that caused it; `error` means the harness could
+not judge (never blamed on the server); `skip` means the scenario was not judged because another
+scenario owns the defect it met, and never decides anything.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ class Outcome(StrEnum):
     FAIL = "fail"
     HANG = "hang"
     CRASH = "crash"
+    BLOCKED = "blocked"
     ERROR = "error"
     SKIP = "skip"
 
 
 SERVER_FAULTS = frozenset({Outcome.FAIL, Outcome.HANG, Outcome.CRASH})
+UNJUDGED = frozenset({Outcome.BLOCKED, Outcome.ERROR})
 
 
 class ScenarioFailed(Exception):
@@ -43,6 +48,10 @@ class ScenarioFailed(Exception):
 
 class ScenarioEnded(Exception):
     """The server closed the connection where the scenario allows it; nothing more to check."""
+
+
+class ScenarioSkipped(Exception):
+    """The scenario met a defect another scenario owns and cannot judge its own concern past it."""
 
 
 class HarnessError(Exception):
@@ -63,6 +72,7 @@ class Verdict:
     reproduction: str = ""
     choice: str | None = None
     server_output: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record the JSON report stores for this scenario."""
@@ -84,6 +94,7 @@ class Verdict:
             "hint": scenario.hint,
             "requires": scenario.requires,
             "server_output": self.server_output,
+            "notes": list(self.notes),
         }
 
 
@@ -108,16 +119,22 @@ def summarize(verdicts: Iterable[Verdict]) -> dict[str, Any]:
     }
 
 
-def deciding_failures(verdicts: Iterable[Verdict], strict: bool) -> list[Verdict]:
-    """Return the verdicts that make a run non-green: MUST always, SHOULD too when strict.
+def deciding_levels(strict: bool) -> tuple[str, ...]:
+    """The levels whose failures decide the exit status: MUST and POLICY, SHOULD too when strict."""
+    return ("MUST", "POLICY", "SHOULD") if strict else ("MUST", "POLICY")
 
-    A server fault (fail, hang, crash) decides at those levels; an `error` means the run could not
-    judge that scenario, so it also keeps the run from looking green. `skip` never decides.
+
+def deciding_failures(verdicts: Iterable[Verdict], strict: bool) -> list[Verdict]:
+    """Return the verdicts that make a run non-green.
+
+    A server fault (fail, hang, crash) decides at the deciding levels; `blocked` and `error` mean
+    the run could not judge that scenario, so they also keep the run from looking green. `skip`
+    never decides: the defect it met is charged to the scenario that owns it.
     """
-    deciding_levels = {"MUST", "SHOULD"} if strict else {"MUST"}
+    levels = deciding_levels(strict)
     return [
         verdict
         for verdict in verdicts
-        if verdict.scenario.level in deciding_levels
-        and (verdict.outcome in SERVER_FAULTS or verdict.outcome is Outcome.ERROR)
+        if verdict.scenario.level in levels
+        and (verdict.outcome in SERVER_FAULTS or verdict.outcome in UNJUDGED)
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conformance.verdicts import Outcome, Verdict, deciding_failures
+from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
 
 EXIT_GREEN = 0
 EXIT_FAILED = 1
@@ -16,7 +16,13 @@ EXIT_UNCHECKED = 2
 
 
 def exit_status(verdicts: Sequence[Verdict], strict: bool) -> int:
-    """0 when every deciding scenario passed, 1 when any failed, 2 when nothing was checked."""
-    if all(verdict.outcome is Outcome.SKIP for verdict in verdicts):
-        return EXIT_UNCHECKED
-    return EXIT_FAILED if deciding_failures(verdicts, strict) else EXIT_GREEN
+    """1 when any deciding scenario did not pass, else 0 when at least one was judged, else 2.
+
+    A run whose selection holds no scenario at a deciding level (say `--level MAY`), or whose
+    deciding scenarios were all skipped, decides nothing: it must not look green.
+    """
+    if deciding_failures(verdicts, strict):
+        return EXIT_FAILED
+    levels = deciding_levels(strict)
+    judged = [v for v in verdicts if v.scenario.level in levels and v.outcome is Outcome.PASS]
+    return EXIT_GREEN if judged else EXIT_UNCHECKED

@@ -13,10 +13,18 @@ from typing import TextIO
 
 from conformance import __version__
 from conformance.report import EXIT_FAILED, EXIT_GREEN, exit_status
-from conformance.scenarios import CATEGORIES, LEVELS
-from conformance.verdicts import Outcome, Verdict, deciding_failures
+from conformance.scenarios import CATEGORIES, LEVEL_MEANINGS, LEVELS
+from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
 
-PROBLEM_ORDER = (Outcome.CRASH, Outcome.HANG, Outcome.FAIL, Outcome.ERROR, Outcome.SKIP)
+PROBLEM_ORDER = (
+    Outcome.CRASH,
+    Outcome.HANG,
+    Outcome.FAIL,
+    Outcome.BLOCKED,
+    Outcome.ERROR,
+    Outcome.SKIP,
+)
+MAX_NOTES = 4
 STYLES = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
 
 
@@ -51,9 +59,19 @@ def render_run(
     lines += scorecard(verdicts, deciding, paint)
     problems = [v for v in verdicts if v.outcome not in (Outcome.PASS, Outcome.SKIP)]
     problems.sort(key=lambda v: (v.scenario.id not in deciding, PROBLEM_ORDER.index(v.outcome)))
+    shown_output: set[str] = set()
     for verdict in problems:
         decides = verdict.scenario.id in deciding
-        lines += ["", explain(verdict, deciding=decides, strict=strict, color=color)]
+        repeated = verdict.server_output in shown_output
+        lines += [
+            "",
+            explain(verdict, deciding=decides, strict=strict, color=color, output_shown=repeated),
+        ]
+        shown_output.add(verdict.server_output or "")
+    skipped = [v for v in verdicts if v.outcome is Outcome.SKIP]
+    if skipped:
+        lines += ["", "Not judged (another scenario is charged with what they met):"]
+        lines += [f"  SKIP  {v.scenario.id}: {v.message}" for v in skipped]
     lines += ["", result_line(verdicts, deciding, strict, duration_s, paint)]
     return "\n".join(lines)
 
@@ -75,17 +93,29 @@ def scorecard(verdicts: Sequence[Verdict], deciding: set[str], paint: Painter) -
         style = "green" if not problems else "red" if decides else "yellow"
         score = paint(f"{passed:>3}/{len(group):<3}", style)
         lines.append(f"  {category:<15}{score} {problems}".rstrip())
-    levels = []
+    levels, legend = [], []
     for level in LEVELS:
         group = [v for v in verdicts if v.scenario.level == level]
         if group:
             levels.append(f"{level} {sum(v.outcome is Outcome.PASS for v in group)}/{len(group)}")
-    lines += ["", "  passed: " + " · ".join(levels)]
+            legend.append(f"{level}: {LEVEL_MEANINGS[level]}")
+    lines += ["", "  passed: " + " · ".join(levels), "  (" + "; ".join(legend) + ")"]
     return lines
 
 
-def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = False) -> str:
-    """Explain one problem verdict: what was expected, what happened, and how to reproduce it."""
+def explain(
+    verdict: Verdict,
+    *,
+    deciding: bool,
+    strict: bool,
+    color: bool = False,
+    output_shown: bool = False,
+) -> str:
+    """Explain one problem verdict: what was expected, what happened, and how to reproduce it.
+
+    With `output_shown`, the server's output was printed under an earlier verdict and is only
+    referred to, so a server that crashes the same way fifty times shows its traceback once.
+    """
     paint = Painter(color)
     scenario = verdict.scenario
     style = "red" if deciding else "yellow"
@@ -93,6 +123,8 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
     lines = [paint(heading, style) + f"  {scenario.title}", f"  {verdict.message}"]
     if verdict.outcome is Outcome.ERROR:
         lines.append("  (a problem in h1check itself, not in the server)")
+    elif verdict.outcome is Outcome.BLOCKED:
+        lines.append("  (the server was gone: see the crash reported above)")
     elif not deciding:
         lines.append(f"  ({not_deciding_reason(scenario.level, strict)})")
     if verdict.expected:
@@ -101,12 +133,18 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
         lines.append(f"  Actual:   {verdict.actual}")
     if verdict.choice:
         lines.append(f"  Chose:    {verdict.choice}")
+    notes = verdict.notes[:MAX_NOTES]
+    lines += [f"  Note:     {note}" for note in notes]
+    if len(verdict.notes) > len(notes):
+        lines.append(f"  Note:     ... {len(verdict.notes) - len(notes)} more in the JSON report")
     if verdict.transcript:
         lines.append("  On the wire (> sent, < received):")
         lines += [f"    {line}" for line in verdict.transcript]
     lines.append(f'  {scenario.rfc}: "{scenario.requires}"')
     lines.append(f"  Hint:     {scenario.hint}")
-    if verdict.server_output:
+    if verdict.server_output and output_shown:
+        lines.append("  Server:   the same output as shown above")
+    elif verdict.server_output:
         lines.append("  Server:")
         lines += [f"    {line}" for line in verdict.server_output.splitlines()]
     if verdict.reproduction:
@@ -121,6 +159,12 @@ def not_deciding_reason(level: str, strict: bool) -> str:
     return f"{level}: reported, never decides the exit status"
 
 
+def decided_by(strict: bool) -> str:
+    """The deciding levels in words, e.g. "MUST and POLICY"."""
+    levels = deciding_levels(strict)
+    return ", ".join(levels[:-1]) + " and " + levels[-1]
+
+
 def result_line(
     verdicts: Sequence[Verdict],
     deciding: set[str],
@@ -129,7 +173,7 @@ def result_line(
     paint: Painter,
 ) -> str:
     """The verdict of the whole run in one line, with its duration."""
-    decided_levels = "MUST and SHOULD" if strict else "MUST"
+    decided_levels = decided_by(strict)
     status = exit_status(verdicts, strict)
     if status == EXIT_GREEN:
         summary = paint("PASS", "green") + f": every {decided_levels} scenario passed"
@@ -138,14 +182,14 @@ def result_line(
         noun = "scenario" if count == 1 else "scenarios"
         summary = paint("FAIL", "red") + f": {count} {decided_levels} {noun} did not pass"
     else:
-        summary = paint("NOTHING CHECKED", "red") + ": every selected scenario was skipped"
+        summary = paint("NOTHING DECIDED", "red") + f": no {decided_levels} scenario was judged"
     return f"{summary} ({len(verdicts)} run in {duration_s:.2f} s)"
 
 
 def one_line_summary(verdicts: Sequence[Verdict], strict: bool) -> str:
     """The run's result in a word, then passed/total for each category that had a problem."""
     status = exit_status(verdicts, strict)
-    word = {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOTHING CHECKED")
+    word = {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOTHING DECIDED")
     troubled = []
     for category in CATEGORIES:
         group = [v for v in verdicts if v.scenario.category == category]

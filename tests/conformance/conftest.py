@@ -148,18 +148,20 @@ class ThreadServer:
 
 
 class ThreadTarget:
-    """A Target over a ThreadServer: always 'running', since it lives in this process."""
+    """A Target over a ThreadServer: always 'running', since it lives in this process, and like a
+    server h1check did not start, it cannot be restarted."""
+
+    restartable = False
 
     def __init__(self, server: ThreadServer, docroot: Path, canary: Path) -> None:
         self.host, self.port, self.description = "127.0.0.1", server.port, "in-process server"
         self.docroot, self.canary = docroot, canary
-        self.restarts = 0
 
     def is_running(self) -> bool:
         return True
 
     def restart(self) -> None:
-        self.restarts += 1
+        raise AssertionError("an in-process server cannot be restarted")
 
     def crash_details(self) -> str:
         return "in-process server: no exit status"
@@ -167,6 +169,8 @@ class ThreadTarget:
 
 class ScriptTarget:
     """A Target running a Python server script in its own process group."""
+
+    restartable = True
 
     def __init__(self, script: str, workdir: Path, docroot: Path) -> None:
         self.path = workdir / "server.py"

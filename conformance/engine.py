@@ -104,7 +104,7 @@ class Runner:
         self.answering = failure is None
         exited = self._exited(wait=failure is not None)
         if exited or _refused(failure):
-            self._server_died(None, exited)
+            self._server_died(None, _death(exited, failure))
 
     def judge(self, scenario: Scenario) -> Verdict:
         """Run one scenario, then make sure the server is there for the next one."""
@@ -113,7 +113,7 @@ class Runner:
             verdict, session = self._run_steps(scenario)
             if _refused_at_once(verdict, session):
                 # Nothing of this scenario reached the server: whatever killed it came before.
-                self._server_died(self.previous, self._exited(wait=True))
+                self._died_between_scenarios(_death(self._exited(wait=True), None))
                 if self.gone is None:
                     verdict, session = self._run_steps(scenario)
         if self.gone is not None:
@@ -149,7 +149,7 @@ class Runner:
     def finish(self) -> None:
         """Notice a server that died since the last look (a probe's close), and restart it."""
         if self.gone is None and not self.target.is_running():
-            self._server_died(self.previous, exited=True)
+            self._server_died(self.previous, "exited")
 
     def _check_after(self, verdict: Verdict) -> None:
         """Probe once the scenario's connections are closed, and name the cause of a death."""
@@ -159,17 +159,29 @@ class Runner:
         if failure is None:
             return
         exited = self._exited(wait=True)
-        if exited or _refused(failure):
-            self._server_died(verdict, exited)
+        unanswered = failure.outcome is Outcome.CRASH  # Refused, or closed without an answer.
+        if exited or _refused(failure) or (unanswered and self.last_close is not None):
+            self._server_died(verdict, _death(exited, failure))
         else:
             self.answering = False
             self._charge_crash(
                 verdict, f"the server stopped answering after this scenario ({failure.message})"
             )
 
-    def _server_died(self, verdict: Verdict | None, exited: bool) -> None:
-        """Charge a death noticed after `verdict`'s scenario (None: before the first one)."""
-        death = "exited" if exited else "stopped accepting connections"
+    def _died_between_scenarios(self, death: str) -> None:
+        """A server that answered the probe after the last scenario is gone before the next."""
+        if self.last_close is not None or self.previous is None:
+            self._server_died(self.previous, death)
+            return
+        outcome = self._bring_back()
+        self.previous.notes.append(
+            f"after this scenario and h1check's probe, the server {death} with no client closing"
+            f" a connection on it; {outcome}"
+        )
+
+    def _server_died(self, verdict: Verdict | None, death: str) -> None:
+        """Charge a death noticed after `verdict`'s scenario (None: before the first one);
+        `death` says what was seen ("exited", "stopped accepting connections", ...)."""
         if self.last_close is not None:
             scenario = verdict.scenario.id if verdict is not None else FIRST_PROBE
             problem = f"the server {death} {self.last_close} ({scenario})"
@@ -182,12 +194,8 @@ class Runner:
             verdict.notes.append(f"{problem}; {self._bring_back()}")
         elif verdict is None:
             self._bring_back()  # It died on the first GET /: the scenarios will show that.
-        elif self.target.restartable:
-            self._charge_crash(verdict, "the server process exited right after this scenario")
         else:
-            self._charge_crash(
-                verdict, "the server stopped accepting connections after this scenario"
-            )
+            self._charge_crash(verdict, f"the server {death} right after this scenario")
 
     def _charge_crash(self, verdict: Verdict, cause: str) -> None:
         if verdict.outcome is Outcome.CRASH:
@@ -240,6 +248,15 @@ class Runner:
 def _refused_at_once(verdict: Verdict, session: Session) -> bool:
     """Whether the scenario's very first connection was refused."""
     return verdict.actual == REFUSED and not session.clients.opened
+
+
+def _death(exited: bool, failure: ScenarioFailed | None) -> str:
+    """What a server that is gone was seen to do, in words."""
+    if exited:
+        return "exited"
+    if failure is None or _refused(failure):
+        return "stopped accepting connections"
+    return "stopped answering"
 
 
 def _refused(failure: ScenarioFailed | None) -> bool:
@@ -307,15 +324,16 @@ def settle(verdicts: list[Verdict], ledger: Ledger) -> None:
         _charge(charged, rule, findings, owned=owner is not None)
         for finding in findings:
             elsewhere = by_id.get(finding.scenario)
-            if elsewhere is not None and elsewhere is not charged:
-                note = f"{finding.problem} ({charged.scenario.id} is charged with that)"
-                if note not in elsewhere.notes:
-                    elsewhere.notes.append(note)
+            noted = elsewhere is None or any(n.startswith(finding.problem) for n in elsewhere.notes)
+            if not noted and elsewhere is not charged:
+                elsewhere.notes.append(
+                    f"{finding.problem} ({charged.scenario.id} is charged with that)"
+                )
 
 
 def _charge(verdict: Verdict, rule: str, findings: list[Finding], owned: bool) -> None:
     problems = list(dict.fromkeys(f"{f.scenario}: {f.problem}" for f in findings))
-    if verdict.outcome in (Outcome.PASS, Outcome.SKIP):
+    if verdict.outcome in (Outcome.PASS, Outcome.SKIP, Outcome.BLOCKED):
         verdict.outcome = Outcome.CRASH if rule == "client-close" else Outcome.FAIL
         more = len(problems) - 1
         verdict.message = findings[0].problem + (f" (and {more} more)" if more else "")

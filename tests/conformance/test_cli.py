@@ -73,14 +73,14 @@ def test_run_against_a_correct_server_is_green(capsys) -> None:
     status, out, _ = run_cli(capsys, "run", "--category", "basic", "--", *CORRECT_SERVER)
     assert status == 0
     assert "  basic " in out
-    assert "PASS: every MUST scenario passed" in out
+    assert "PASS: every MUST and POLICY scenario passed" in out
 
 
 def test_run_against_a_wrong_server_fails_and_explains(always_500, capsys) -> None:
     status, out, _ = run_cli(capsys, "run", "--id", "basic.get-root", "--", *always_500)
     assert status == 1
-    assert "FAIL: 1 MUST scenario did not pass" in out
-    assert "basic.get-root  [MUST · RFC 9110 §9.3.1]" in out
+    assert "FAIL: 1 MUST and POLICY scenario did not pass" in out
+    assert "basic.get-root  [POLICY · RFC 9110 §9.3.1]" in out
     assert "  Expected: " in out and "  Actual:   " in out
     assert "    < HTTP/1.1 500 Oops\\r\\n" in out
     assert "  Reproduce: printf 'GET / HTTP/1.1\\r\\n" in out
@@ -137,6 +137,27 @@ def test_running_target_is_checked_in_place(capsys) -> None:
         status, out, _ = run_cli(capsys, *argv)
     assert status == 0
     assert out.startswith(f"h1check 0.1.0 · {address}\n")
+
+
+def test_a_wrong_root_is_one_error_before_any_scenario(tmp_path: Path, capsys) -> None:
+    (tmp_path / "index.html").write_text("<p>my own site</p>")
+    port = pick_free_port()  # Nothing listens: the root is refused before any connection.
+    status, out, err = run_cli(
+        capsys, "run", "--target", f"127.0.0.1:{port}", "--root", str(tmp_path)
+    )
+    assert (status, out) == (2, "")
+    message = one_line_error(err)
+    assert "is not the suite's document root" in message
+    assert "h1check docroot DIR" in message
+
+
+def test_a_selection_with_no_deciding_level_decides_nothing(capsys) -> None:
+    selection = ["--id", "errors.unknown-method", "--level", "SHOULD"]
+    status, out, _ = run_cli(capsys, "run", *selection, "--", *CORRECT_SERVER)
+    assert status == 2
+    assert out.splitlines()[-1].startswith("NOTHING DECIDED: no MUST and POLICY scenario")
+    status, out, _ = run_cli(capsys, "run", *selection, "--strict", "--", *CORRECT_SERVER)
+    assert status == 0
 
 
 def test_held_port_is_refused_before_launching(capsys) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from conformance.engine import Settings, printf_escape, reproduction, run
 from conformance.scenarios import load_catalogue, select
 from conformance.transcript import MAX_LINES, Transcript
 from conformance.verdicts import Outcome
+from tests.conformance.conftest import read_head
 
 FAST = Settings(response_timeout=0.5, connect_timeout=0.5)
 TOY_CATEGORIES = [
@@ -117,11 +119,11 @@ def test_a_server_that_cannot_be_restarted_blocks_the_rest_of_the_run(thread_tar
     scenarios = by_id(["basic.get-root", "files.css", "files.png"])
     first, second, third = run(scenarios, target, FAST, on_verdict=stop_after_first)
     assert first.outcome is Outcome.PASS
-    assert second.outcome is Outcome.CRASH
-    assert "refused" in second.message
-    assert third.outcome is Outcome.BLOCKED
-    assert third.message.startswith("not run:")
-    assert "cannot restart a server it did not start" in third.message
+    assert "stopped accepting connections" in first.notes[0]
+    for blocked in (second, third):
+        assert blocked.outcome is Outcome.BLOCKED
+        assert blocked.message.startswith("not run:")
+        assert "cannot restart a server it did not start" in blocked.message
 
 
 def test_a_harness_problem_is_an_error_never_the_servers_fault(thread_target, make_scenario):
@@ -146,7 +148,7 @@ def test_a_check_function_judges_revalidation(thread_target):
 
 
 def test_alternatives_record_the_servers_choice(thread_target):
-    (verdict,) = run(by_id(["range.first-ten-bytes"]), thread_target(), FAST)
+    (verdict,) = run(by_id(["range.content-range"]), thread_target(), FAST)
     assert verdict.outcome is Outcome.PASS
     assert verdict.choice == "200 whole file"
 
@@ -245,3 +247,98 @@ def test_every_step_kind_runs_against_a_careful_server(thread_target, make_scena
     assert (verdict.outcome, verdict.message) == (Outcome.PASS, "passed")
     assert "* a: client half-closed (SHUT_WR)" in verdict.transcript
     assert "* b: client reset the connection (RST)" in verdict.transcript
+
+
+DIES_WHEN_A_CLIENT_HANGS_UP = """
+import email.utils, socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+page = open("html/index.html", "rb").read()
+while True:
+    conn, _ = listener.accept()
+    while True:
+        request = conn.recv(65536)
+        if not request:
+            raise RuntimeError("client hung up")  # The course bug: b"" was never expected.
+        close = b"connection: close" in request.lower()
+        date = email.utils.formatdate(usegmt=True).encode()
+        head = b"HTTP/1.1 200 OK\\r\\nDate: %s\\r\\nContent-Length: %d\\r\\n" % (date, len(page))
+        conn.sendall(head + (b"Connection: close\\r\\n" if close else b"") + b"\\r\\n" + page)
+        if close:
+            conn.close()
+            break
+"""
+
+DIES_ON_EVERY_REQUEST = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    conn, _ = listener.accept()
+    if conn.recv(65536):
+        respnse = b"HTTP/1.1 200 OK\\r\\n\\r\\n"
+        conn.sendall(response)  # NameError: the typo kills the server on any request.
+"""
+
+CLIENT_CLOSE = [
+    "keep-alive.ten-sequential",
+    "closed-clients.close-after-response",
+    "basic.get-root",
+]
+
+
+def test_a_death_when_a_client_hangs_up_is_charged_to_closed_clients_once(script_target):
+    target = script_target(DIES_WHEN_A_CLIENT_HANGS_UP)
+    kept_alive, owner, after = run(by_id(CLIENT_CLOSE), target, FAST)
+    assert kept_alive.outcome is Outcome.PASS  # Judged on its own concern: both answers came.
+    assert len(kept_alive.notes) == 1
+    assert "client closed a connection the server held open" in kept_alive.notes[0]
+    assert "restarted" in kept_alive.notes[0]
+    assert owner.outcome is Outcome.CRASH
+    assert "RuntimeError: client hung up" in (owner.server_output or "")
+    assert any("keep-alive.ten-sequential" in note for note in owner.notes)
+    assert after.outcome is Outcome.PASS
+
+
+def test_without_its_owner_the_death_is_charged_where_first_met(script_target):
+    target = script_target(DIES_WHEN_A_CLIENT_HANGS_UP)
+    scenarios = by_id(["keep-alive.ten-sequential", "basic.get-root"])
+    first, second = run(scenarios, target, FAST)
+    assert first.outcome is Outcome.CRASH
+    assert "the scenario that owns this rule is not in the run" in first.message
+    assert second.outcome is Outcome.PASS
+
+
+def test_a_server_that_cannot_be_restarted_says_so_and_charges_closed_clients(script_target):
+    target = script_target(DIES_WHEN_A_CLIENT_HANGS_UP)
+    # As for --target: h1check did not start it, so it can neither see it exit nor restart it.
+    target.restartable = False
+    target.is_running = lambda: True
+    kept_alive, owner, after = run(by_id(CLIENT_CLOSE), target, FAST)
+    assert kept_alive.outcome is Outcome.PASS
+    assert re.search("stopped (accepting connections|answering) when", kept_alive.notes[0])
+    assert "cannot restart a server it did not start" in kept_alive.notes[0]
+    assert owner.outcome is Outcome.CRASH
+    assert "keep-alive.ten-sequential" in owner.message
+    assert after.outcome is Outcome.BLOCKED
+    assert target.restarts == 0
+
+
+def test_a_server_that_crashes_on_every_request_is_judged_the_same_every_time(script_target):
+    scenarios = by_id(["basic.get-root", "files.css", "closed-clients.connect-and-close"])
+    runs = [run(scenarios, script_target(DIES_ON_EVERY_REQUEST), FAST) for _ in range(2)]
+    for verdicts in runs:
+        assert [verdict.outcome for verdict in verdicts] == [Outcome.CRASH] * 3
+        assert all("NameError" in (verdict.server_output or "") for verdict in verdicts)
+    assert [v.message for v in runs[0]] == [v.message for v in runs[1]]
+
+
+def test_a_late_response_says_how_late(thread_target):
+    def answer_late(conn, docroot) -> None:
+        if read_head(conn, b"") is not None:
+            time.sleep(0.8)  # Longer than FAST's 0.5 s timeout, shorter than twice it.
+            page = (docroot / "index.html").read_bytes()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(page) + page)
+
+    (verdict,) = run(by_id(["basic.get-root"]), thread_target(handler=answer_late), FAST)
+    assert verdict.outcome is Outcome.HANG
+    assert re.search(r"the response came 0\.\d s late: it took 0\.[89] s", verdict.message)
+    assert verdict.actual.startswith("HTTP/1.1 200 OK")

@@ -70,7 +70,8 @@ def test_scorecard_counts_per_category_and_level() -> None:
     assert "  basic            2/2" in lines
     assert "  framing          1/2   1 hang" in lines
     assert "  passed: MUST 2/3 · SHOULD 1/1" in lines
-    assert lines[-1] == "FAIL: 1 MUST scenario did not pass (4 run in 1.23 s)"
+    assert "  (MUST: the RFC's absolute requirement; SHOULD: the RFC's recommendation)" in lines
+    assert lines[-1] == "FAIL: 1 MUST and POLICY scenario did not pass (4 run in 1.23 s)"
 
 
 def test_failure_explanation_has_everything_needed_to_act() -> None:
@@ -105,8 +106,10 @@ def test_should_failure_is_reported_but_decides_only_when_strict() -> None:
     relaxed = render_run(verdicts, target="t", duration_s=0.1, strict=False)
     strict = render_run(verdicts, target="t", duration_s=0.1, strict=True)
     assert "only --strict makes it decide" in relaxed
-    assert relaxed.splitlines()[-1].startswith("PASS: every MUST scenario passed")
-    assert strict.splitlines()[-1].startswith("FAIL: 1 MUST and SHOULD scenario did not pass")
+    assert relaxed.splitlines()[-1].startswith("PASS: every MUST and POLICY scenario passed")
+    assert strict.splitlines()[-1].startswith(
+        "FAIL: 1 MUST, POLICY and SHOULD scenario did not pass"
+    )
     assert exit_status(verdicts, strict=False) == EXIT_GREEN
     assert exit_status(verdicts, strict=True) == EXIT_FAILED
 
@@ -134,7 +137,29 @@ def test_a_run_that_skipped_everything_is_never_green() -> None:
     verdicts = [verdict("basic.a", Outcome.SKIP)]
     text = render_run(verdicts, target="t", duration_s=0.1, strict=False)
     assert exit_status(verdicts, strict=False) == EXIT_UNCHECKED
-    assert text.splitlines()[-1].startswith("NOTHING CHECKED")
+    assert text.splitlines()[-1].startswith("NOTHING DECIDED")
+
+
+def test_a_selection_without_a_deciding_level_decides_nothing() -> None:
+    verdicts = [verdict("range.a", Outcome.PASS, "MAY"), verdict("range.b", Outcome.PASS, "SHOULD")]
+    text = render_run(verdicts, target="t", duration_s=0.1, strict=False)
+    assert exit_status(verdicts, strict=False) == EXIT_UNCHECKED
+    assert text.splitlines()[-1].startswith("NOTHING DECIDED: no MUST and POLICY scenario")
+    assert exit_status(verdicts, strict=True) == EXIT_GREEN
+
+
+def test_policy_failures_decide_like_must_and_blocked_ones_too() -> None:
+    assert exit_status([verdict("basic.a", Outcome.FAIL, "POLICY")], strict=False) == EXIT_FAILED
+    blocked = [verdict("basic.a", Outcome.PASS), verdict("basic.b", Outcome.BLOCKED)]
+    assert exit_status(blocked, strict=False) == EXIT_FAILED
+
+
+def test_a_repeated_crash_output_is_printed_once() -> None:
+    output = "server exited with status 1\nNameError: name 'Ture' is not defined"
+    crashes = [verdict(f"basic.c{n}", Outcome.CRASH, server_output=output) for n in range(3)]
+    text = render_run(crashes, target="t", duration_s=0.1, strict=False)
+    assert text.count("NameError") == 1
+    assert text.count("  Server:   the same output as shown above") == 2
 
 
 def test_json_summary_names_the_deciding_failures() -> None:

@@ -324,15 +324,17 @@ def settle(verdicts: list[Verdict], ledger: Ledger) -> None:
         _charge(charged, rule, findings, owned=owner is not None)
         for finding in findings:
             elsewhere = by_id.get(finding.scenario)
-            noted = elsewhere is None or any(n.startswith(finding.problem) for n in elsewhere.notes)
-            if not noted and elsewhere is not charged:
-                elsewhere.notes.append(
-                    f"{finding.problem} ({charged.scenario.id} is charged with that)"
-                )
+            if elsewhere is None or elsewhere is charged:
+                continue
+            if not any(note.startswith(finding.problem) for note in elsewhere.notes):
+                elsewhere.charged_elsewhere.append(f"{finding.problem} ({charged.scenario.id})")
 
 
 def _charge(verdict: Verdict, rule: str, findings: list[Finding], owned: bool) -> None:
     problems = list(dict.fromkeys(f"{f.scenario}: {f.problem}" for f in findings))
+    elsewhere = [
+        f"{f.scenario}: {f.problem}" for f in findings if f.scenario != verdict.scenario.id
+    ]
     if verdict.outcome in (Outcome.PASS, Outcome.SKIP, Outcome.BLOCKED):
         verdict.outcome = Outcome.CRASH if rule == "client-close" else Outcome.FAIL
         more = len(problems) - 1
@@ -341,9 +343,10 @@ def _charge(verdict: Verdict, rule: str, findings: list[Finding], owned: bool) -
             verdict.message += " (charged here: the scenario that owns this rule is not in the run)"
         verdict.expected = EXPECTATIONS[rule]
         verdict.actual = findings[0].problem
-    listed = problems[:MAX_LISTED_FINDINGS]
-    if len(problems) > len(listed):
-        listed.append(f"... and {len(problems) - len(listed)} more")
+    elsewhere = list(dict.fromkeys(elsewhere))
+    listed = elsewhere[:MAX_LISTED_FINDINGS]
+    if len(elsewhere) > len(listed):
+        listed.append(f"... and {len(elsewhere) - len(listed)} more")
     verdict.notes += [f"seen in {problem}" for problem in listed]
 
 

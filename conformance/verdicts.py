@@ -73,6 +73,7 @@ class Verdict:
     choice: str | None = None
     server_output: str | None = None
     notes: list[str] = field(default_factory=list)
+    charged_elsewhere: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record the JSON report stores for this scenario."""
@@ -95,6 +96,7 @@ class Verdict:
             "requires": scenario.requires,
             "server_output": self.server_output,
             "notes": list(self.notes),
+            "charged_elsewhere": list(self.charged_elsewhere),
         }
 
 

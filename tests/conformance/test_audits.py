@@ -101,7 +101,13 @@ def test_settling_charges_the_owner_once_and_notes_the_others() -> None:
     assert owner.message.startswith("no Date header: 'HTTP/1.1 404 Not Found' answering `GET /x`")
     assert owner.message.endswith("(and 1 more)")
     assert (met.outcome, other.outcome) == (Outcome.PASS, Outcome.PASS)
-    assert "headers.date is charged with that" in met.notes[0]
+    assert met.charged_elsewhere == [
+        "no Date header: 'HTTP/1.1 404 Not Found' answering `GET /x` (headers.date)"
+    ]
+    assert owner.notes == [
+        "seen in not-found.a: no Date header: 'HTTP/1.1 404 Not Found' answering `GET /x`",
+        "seen in files.b: no Date header: 'HTTP/1.1 200 OK' answering `GET /y`",
+    ]
 
 
 def test_without_the_owner_the_first_scenario_that_met_it_is_charged() -> None:

@@ -29,8 +29,10 @@ def markdown(scenarios: Sequence[Scenario]) -> str:
         "",
         f"Generated from `conformance/catalogue/*.toml` by `{REGENERATE}`; do not edit by hand.",
         "",
-        "`h1check run` reports MUST and SHOULD scenarios by default. A MUST failure fails the run;",
-        "a SHOULD failure fails it only with `--strict`; MAY scenarios (`--level MAY`) never do.",
+        "A level is the keyword of the quoted RFC sentence for servers (MUST, SHOULD, MAY), or POLICY",
+        "where the quoted text describes the behaviour without one: h1check's robustness policy.",
+        "`h1check run` reports MUST, POLICY and SHOULD scenarios by default. A MUST or POLICY failure",
+        "fails the run; a SHOULD failure fails it only with `--strict`; MAY scenarios never do.",
         "",
         *count_table(scenarios),
     ]

@@ -121,3 +121,15 @@ def test_only_one_server_may_be_named(project: Path) -> None:
     result = pytest_in(project, "--h1-reference", "epoll", "--h1-target", "127.0.0.1:1")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "name one server" in result.stderr
+
+
+def test_a_crash_on_client_close_fails_only_closed_clients_items(project: Path) -> None:
+    server = REPO / "fixtures" / "servers" / "crash_on_close.py"
+    report = project / "junit.xml"
+    selection = "keep-alive or closed-clients"
+    command = f"{sys.executable} {server} {{port}}"
+    pytest_in(project, "--h1-server-cmd", command, "-k", selection, f"--junitxml={report}")
+    cases = junit_cases(report)
+    failed = {name for name, result in cases.items() if result == "failure"}
+    assert failed and all(name.startswith("closed-clients.") for name in failed)
+    assert all(cases[name] == "passed" for name in cases if name.startswith("keep-alive."))

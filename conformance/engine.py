@@ -108,6 +108,7 @@ class Runner:
 
     def judge(self, scenario: Scenario) -> Verdict:
         """Run one scenario, then make sure the server is there for the next one."""
+        started = time.monotonic()
         self.finish()
         if self.gone is None:
             verdict, session = self._run_steps(scenario)
@@ -131,6 +132,7 @@ class Runner:
             self._check_after(verdict)
         finish_verdict(verdict, session)
         verdict.reproduction = reproduction(scenario, self.target.host, self.target.port)
+        verdict.duration_s = time.monotonic() - started
         self.previous = verdict
         return verdict
 
@@ -240,8 +242,13 @@ class Runner:
         failure, closed_open_connection = probe(
             self.target.host, self.target.port, self.target.docroot, self.settings
         )
-        if failure is None and closed_open_connection:
-            self.last_close = "after h1check's liveness probe closed its connection"
+        if failure is None:
+            # It answered, so any close before the probe did no harm; only the probe's own may.
+            self.last_close = (
+                "after h1check's liveness probe closed its connection"
+                if closed_open_connection
+                else None
+            )
         return failure
 
 
@@ -267,7 +274,6 @@ def _refused(failure: ScenarioFailed | None) -> bool:
 def judge_steps(scenario: Scenario, session: Session) -> Verdict:
     """Run one scenario's steps (and check) and judge what the server did."""
     verdict = Verdict(scenario, Outcome.PASS, "passed")
-    started = time.monotonic()
     try:
         session.run(scenario.steps)
         if scenario.check is not None:
@@ -284,7 +290,6 @@ def judge_steps(scenario: Scenario, session: Session) -> Verdict:
     except Exception as error:  # A bug in the suite must not be blamed on the server.
         verdict.outcome = Outcome.ERROR
         verdict.message = f"harness error: {type(error).__name__}: {error}"
-    verdict.duration_s = time.monotonic() - started
     return verdict
 
 

@@ -97,7 +97,7 @@ class Session:
             Close: self._client_close,
             Reset: lambda step: self.clients.reset(self.clients.get(step.on)),
             ReadBytes: self._read_bytes,
-            CheckAlive: self._check_alive,
+            CheckAlive: lambda step: self.check_alive(),
             Wait: lambda step: time.sleep(step.seconds),
             Repeat: self._repeat,
         }
@@ -332,7 +332,8 @@ class Session:
                 )
             received += len(data)
 
-    def _check_alive(self, _step: CheckAlive) -> None:
+    def check_alive(self, late_window: float = 0.0) -> None:
+        """A fresh GET / must be answered in time; with `late_window` a late answer counts too."""
         conn = self.clients.open(PROBE_CONNECTION, note=False)
         self.transcript.sent(conn.name, PROBE_REQUEST)
         conn.expect_server_close = True
@@ -341,7 +342,7 @@ class Session:
         deadline = self._deadline()
         try:
             if self.clients.send_bytes(conn, PROBE_REQUEST):
-                conn.reader.read_response("GET", deadline, deadline + self.late_window)
+                conn.reader.read_response("GET", deadline, deadline + late_window)
         except ResponseTimeout as timeout:
             if not timeout.received:
                 message = f"a fresh GET / got no answer in {seconds:g} s"
@@ -364,10 +365,10 @@ def probe(
 ) -> tuple[ScenarioFailed | None, bool]:
     """Whether a fresh GET / gets an answer (None if it does, else the failure explaining why),
     and whether the probe had to close a connection the server still held open."""
-    session = Session(host, port, docroot, settings, late_window=settings.response_timeout)
+    session = Session(host, port, docroot, settings)
     failure = None
     try:
-        session.run_step(CheckAlive())
+        session.check_alive(late_window=settings.response_timeout)
     except ScenarioFailed as caught:
         failure = caught
     finally:

@@ -96,6 +96,18 @@ def test_every_requirement_is_quoted_verbatim_from_the_rfc_it_cites():
     assert misquoted == []
 
 
+def test_a_keyword_level_is_the_keyword_of_the_quoted_sentence():
+    """MUST, SHOULD and MAY come from the RFC sentence itself; anything else is POLICY."""
+    unfounded = [
+        scenario.id
+        for scenario in load_catalogue()
+        if scenario.level != "POLICY" and not re.search(rf"\b{scenario.level}\b", scenario.requires)
+    ]
+    assert unfounded == []
+    policy = [scenario for scenario in load_catalogue() if scenario.level == "POLICY"]
+    assert policy and not [s.id for s in policy if re.search(r"\bMUST\b", s.requires)]
+
+
 def test_a_valid_record_loads_with_parsed_steps(tmp_path):
     (scenario,) = load_catalogue(write_catalogue(tmp_path / "cat", VALID))
     send, expect = scenario.steps
@@ -213,10 +225,12 @@ def test_deciding_failures_follow_level_and_outcome():
         verdict("MUST", Outcome.ERROR),
         verdict("SHOULD", Outcome.HANG),
         verdict("MAY", Outcome.CRASH),
+        verdict("POLICY", Outcome.BLOCKED),
     ]
-    assert [v.outcome for v in deciding_failures(verdicts, strict=False)] == ["fail", "error"]
+    deciding = deciding_failures(verdicts, strict=False)
+    assert [v.outcome for v in deciding] == ["fail", "error", "blocked"]
     strict = deciding_failures(verdicts, strict=True)
-    assert [v.outcome for v in strict] == ["fail", "error", "hang"]
+    assert [v.outcome for v in strict] == ["fail", "error", "hang", "blocked"]
 
 
 def test_summary_counts_per_outcome_category_and_level():

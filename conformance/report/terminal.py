@@ -59,15 +59,16 @@ def render_run(
     lines += scorecard(verdicts, deciding, paint)
     problems = [v for v in verdicts if v.outcome not in (Outcome.PASS, Outcome.SKIP)]
     problems.sort(key=lambda v: (v.scenario.id not in deciding, PROBLEM_ORDER.index(v.outcome)))
-    shown_output: set[str] = set()
+    first_crash: dict[str, str] = {}  # Server output -> the scenario it is explained under.
     for verdict in problems:
         decides = verdict.scenario.id in deciding
-        repeated = verdict.server_output in shown_output
-        lines += [
-            "",
-            explain(verdict, deciding=decides, strict=strict, color=color, output_shown=repeated),
-        ]
-        shown_output.add(verdict.server_output or "")
+        output = verdict.server_output or ""
+        if verdict.outcome is Outcome.CRASH and output in first_crash:
+            lines.append(same_crash(verdict, first_crash[output], decides, paint))
+            continue
+        if output:
+            first_crash.setdefault(output, verdict.scenario.id)
+        lines += ["", explain(verdict, deciding=decides, strict=strict, color=color)]
     skipped = [v for v in verdicts if v.outcome is Outcome.SKIP]
     if skipped:
         lines += ["", "Not judged (another scenario is charged with what they met):"]
@@ -103,19 +104,8 @@ def scorecard(verdicts: Sequence[Verdict], deciding: set[str], paint: Painter) -
     return lines
 
 
-def explain(
-    verdict: Verdict,
-    *,
-    deciding: bool,
-    strict: bool,
-    color: bool = False,
-    output_shown: bool = False,
-) -> str:
-    """Explain one problem verdict: what was expected, what happened, and how to reproduce it.
-
-    With `output_shown`, the server's output was printed under an earlier verdict and is only
-    referred to, so a server that crashes the same way fifty times shows its traceback once.
-    """
+def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = False) -> str:
+    """Explain one problem verdict: what was expected, what happened, and how to reproduce it."""
     paint = Painter(color)
     scenario = verdict.scenario
     style = "red" if deciding else "yellow"
@@ -142,14 +132,23 @@ def explain(
         lines += [f"    {line}" for line in verdict.transcript]
     lines.append(f'  {scenario.rfc}: "{scenario.requires}"')
     lines.append(f"  Hint:     {scenario.hint}")
-    if verdict.server_output and output_shown:
-        lines.append("  Server:   the same output as shown above")
-    elif verdict.server_output:
+    if verdict.server_output:
         lines.append("  Server:")
         lines += [f"    {line}" for line in verdict.server_output.splitlines()]
     if verdict.reproduction:
         lines.append(f"  Reproduce: {paint(verdict.reproduction, 'dim')}")
     return "\n".join(lines)
+
+
+def same_crash(verdict: Verdict, first: str, deciding: bool, paint: Painter) -> str:
+    """One line for a crash whose server output was already shown under `first`.
+
+    A server that dies on every request would otherwise print the same traceback, and the same
+    advice, once per scenario; the JSON report keeps each verdict whole.
+    """
+    scenario = verdict.scenario
+    heading = f"CRASH {scenario.id}  [{scenario.level} · {scenario.rfc}]"
+    return paint(heading, "red" if deciding else "yellow") + f"  the same crash as {first}"
 
 
 def not_deciding_reason(level: str, strict: bool) -> str:

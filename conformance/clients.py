@@ -153,7 +153,7 @@ class Clients:
         conn.sock.settimeout(self.settings.response_timeout)
         try:
             conn.sock.sendall(data, socket.MSG_MORE if more else 0)
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             self.transcript.note(conn.name, "sending failed: the server had closed the connection")
             return False
         except TimeoutError:

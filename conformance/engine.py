@@ -100,6 +100,9 @@ class Runner:
         # The latest moment a client closed a connection the server still held open: the one
         # thing a server that dies without any request to blame can be charged with.
         self.last_close: str | None = None
+        if not target.restartable:
+            # Starting it, h1check sent one GET / and closed: the last close before this probe.
+            self.last_close = "after h1check's first GET / closed its connection"
         failure = self._probe()
         self.answering = failure is None
         exited = self._exited(wait=failure is not None)

@@ -178,7 +178,7 @@ class ResponseReader:
             data = self.sock.recv(RECV_SIZE)
         except TimeoutError:
             return None
-        except ConnectionResetError:
+        except ConnectionError:  # Reset, or aborted: either way the server ended it abruptly.
             self.reset, data = True, b""
         if not data:
             self.eof = True

@@ -152,6 +152,7 @@ class Session:
         except LateResponse as late:
             self._inspect(conn, late.response)
             took = late.response.elapsed
+            self.transcript.note(conn.name, f"that response took {took:.1f} s: too late")
             raise ScenarioFailed(
                 Outcome.HANG,
                 f"{where}the response came {took - seconds:.1f} s late: it took {took:.1f} s,"
@@ -160,6 +161,8 @@ class Session:
                 f"{describe_response(late.response)}, {took:.1f} s after the request",
             ) from None
         except ResponseTimeout as timeout:
+            waited = seconds + self.late_window
+            self.transcript.note(conn.name, f"h1check stopped waiting after {waited:g} s")
             if not timeout.received:
                 message = f"{where}no response within {seconds:g} s"
                 raise ScenarioFailed(Outcome.HANG, message, expected, "nothing") from None

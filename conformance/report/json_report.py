@@ -10,6 +10,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.report import EXIT_GREEN, exit_status
+from conformance.scenarios import LEVEL_MEANINGS
 from conformance.verdicts import Verdict, deciding_failures, summarize
 
 TOOL = "h1check"
@@ -25,6 +26,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report document: run metadata, one record per scenario, and the summary."""
     summary = summarize(verdicts)
+    summary["level_meanings"] = dict(LEVEL_MEANINGS)
     summary["strict"] = strict
     summary["deciding_failures"] = [v.scenario.id for v in deciding_failures(verdicts, strict)]
     summary["exit_status"] = exit_status(verdicts, strict)

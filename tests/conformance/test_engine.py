@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 
 from conformance.engine import Settings, printf_escape, reproduction, run
 from conformance.scenarios import load_catalogue, select
+from conformance.target import LaunchedTarget, RunningTarget
 from conformance.transcript import MAX_LINES, Transcript
 from conformance.verdicts import Outcome
 from tests.conformance.conftest import read_head
@@ -342,3 +344,20 @@ def test_a_late_response_says_how_late(thread_target):
     assert verdict.outcome is Outcome.HANG
     assert re.search(r"the response came 0\.\d s late: it took 0\.[89] s", verdict.message)
     assert verdict.actual.startswith("HTTP/1.1 200 OK")
+
+
+def test_a_running_server_killed_by_the_first_check_is_charged_to_closed_clients(tmp_path):
+    script = tmp_path / "server.py"
+    keeps_every_connection = DIES_WHEN_A_CLIENT_HANGS_UP.replace(
+        'close = b"connection: close" in request.lower()', "close = False"
+    )
+    script.write_text(keeps_every_connection)
+    with LaunchedTarget([sys.executable, str(script), "{port}"]) as launched:
+        target = RunningTarget(launched.host, launched.port, launched.docroot)
+        target.start()  # Its GET / is answered; closing that connection kills the server.
+        scenarios = by_id(["basic.get-root", "closed-clients.close-after-response"])
+        first, owner = run(scenarios, target, FAST)
+    assert first.outcome is Outcome.BLOCKED
+    assert "cannot restart a server it did not start" in first.message
+    assert owner.outcome is Outcome.CRASH
+    assert "after h1check's first GET / closed its connection" in owner.message

@@ -43,6 +43,8 @@ class Difference:
             kind = "unexpected pass"
         elif self.observed == Outcome.ERROR:
             kind = "harness error"
+        elif self.observed == Outcome.BLOCKED:
+            kind = "not run (the server was gone)"
         else:
             kind = "new failure"
         detail = f": {self.message}" if self.message and self.observed != Outcome.PASS else ""

@@ -25,7 +25,7 @@ from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
-from conformance.verdicts import Outcome, Verdict
+from conformance.verdicts import UNJUDGED, Outcome, Verdict
 
 DEFAULT_LEVELS = ("MUST", "POLICY", "SHOULD")
 
@@ -299,12 +299,12 @@ def apply_baseline(
     pattern = options.write_baseline or options.baseline
     scorecard = one_line_summary(verdicts, options.strict)
     path = Path(pattern.replace("{backend}", name))
-    if exit_status(verdicts, options.strict) == EXIT_UNCHECKED:
-        return EXIT_UNCHECKED, "nothing was checked"
+    if all(verdict.outcome is Outcome.SKIP for verdict in verdicts):
+        return EXIT_UNCHECKED, "nothing was judged"
     if options.write_baseline:
-        if any(verdict.outcome is Outcome.ERROR for verdict in verdicts):
-            print(f"h1check: not recording {path}: the harness failed", file=sys.stderr)
-            return EXIT_FAILED, "baseline NOT recorded: harness errors"
+        if any(verdict.outcome in UNJUDGED for verdict in verdicts):
+            print(f"h1check: not recording {path}: some scenarios were not judged", file=sys.stderr)
+            return EXIT_FAILED, "baseline NOT recorded: harness errors or a server that was gone"
         baseline.record(path, verdicts, target.description)
         print(f"baseline recorded: {path}")
         return EXIT_GREEN, f"{scorecard}; baseline recorded in {path}"

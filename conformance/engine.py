@@ -245,13 +245,10 @@ class Runner:
         failure, closed_open_connection = probe(
             self.target.host, self.target.port, self.target.docroot, self.settings
         )
-        if failure is None:
-            # It answered, so any close before the probe did no harm; only the probe's own may.
-            self.last_close = (
-                "after h1check's liveness probe closed its connection"
-                if closed_open_connection
-                else None
-            )
+        if failure is None and closed_open_connection:
+            self.last_close = "after h1check's liveness probe closed its connection"
+        # A probe answered without closing anything does not clear an earlier close: a server
+        # dying of it may still answer one more request from its accept queue first.
         return failure
 
 

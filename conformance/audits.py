@@ -4,9 +4,9 @@ A server that never sends Date has one defect, not one per scenario that happens
 response. So no scenario looks for Date itself: every response a run reads passes through the
 rules below, and one that breaks a rule becomes a *finding*. A finding is charged to the rule's
 owner, the one catalogue scenario that declares `owns = "<rule>"` (headers.date owns "date").
-Any other scenario that meets the defect is judged on its own concern and only carries a note.
-If the owner is not part of the run, the first scenario that met the defect is charged instead,
-so a narrow selection is never lenient by accident.
+Any other scenario that meets the defect is judged on its own concern and lists it under
+`charged_elsewhere`. If the owner is not part of the run, the first scenario that met the defect
+is charged instead, so a narrow selection is never lenient by accident.
 
 Two rules concern what a connection did rather than one response, so the session and the engine
 report them: "announce-close" (the server closed after a response without saying

@@ -177,7 +177,8 @@ class Clients:
     def reset(self, conn: ClientConnection) -> None:
         """Abort the connection: the server receives a TCP reset."""
         conn.open = False
-        self.client_initiated_closes += not conn.reader.eof
+        if not conn.reader.eof:
+            self.client_initiated_closes += 1
         _set_abortive(conn.sock)
         conn.sock.close()
         self.transcript.note(conn.name, "client reset the connection (RST)")

@@ -4,12 +4,20 @@ chose. Each check drives a Session with ordinary steps and raises through it on 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import NoReturn, Protocol
 
-from conformance.steps import Expect, ResponseSpec, Send
+from conformance.oracle import ReadResponse
+from conformance.steps import Expect, ResponseSpec, Send, Step
 
-if TYPE_CHECKING:
-    from conformance.session import Session
+
+class Session(Protocol):
+    """What a check needs of the scenario's session (session.py): run steps, and fail."""
+
+    def run_step(self, step: Step) -> ReadResponse | None:
+        """Run one step; an Expect returns the response it read."""
+
+    def fail(self, message: str, expected: str = "", actual: str = "") -> NoReturn:
+        """End the scenario with a `fail` outcome."""
 
 
 def _get_root(session: Session, connection: str, status: str, extra_header: str = "") -> Expect:

@@ -18,12 +18,13 @@ from typing import NoReturn
 
 from conformance import __version__, baseline
 from conformance.docroot import docroot_files, write_docroot
-from conformance.engine import Settings, run
+from conformance.engine import run
 from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
 from conformance.report.json_report import build_report, write_report
 from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
+from conformance.settings import Settings
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
 from conformance.verdicts import UNJUDGED, Outcome, Verdict
 

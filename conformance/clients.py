@@ -16,16 +16,13 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from conformance.docroot import CANARY_TEXT
 from conformance.oracle import ResponseReader
+from conformance.settings import Settings
 from conformance.steps import DEFAULT_CONNECTION, Send
 from conformance.transcript import Transcript
 from conformance.verdicts import HarnessError, Outcome, ScenarioFailed
-
-if TYPE_CHECKING:
-    from conformance.engine import Settings
 
 CANARY_MARK = CANARY_TEXT.strip().encode()
 REFUSED = "refused"

@@ -31,15 +31,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from conformance.audits import EXPECTATIONS, NOTHING_TO_CHECK, Finding, Ledger
 from conformance.checks import CHECKS
 from conformance.clients import REFUSED
 from conformance.scenarios import Scenario
 from conformance.session import Session, probe
+from conformance.settings import Settings
 from conformance.steps import DEFAULT_CONNECTION, Expect, ExpectClosed, ExpectSilence, Send, Wait
+from conformance.target import Target, TargetError
 from conformance.verdicts import (
     HarnessError,
     Outcome,
@@ -49,24 +49,10 @@ from conformance.verdicts import (
     Verdict,
 )
 
-if TYPE_CHECKING:
-    from conformance.target import Target
-
 MAX_PRINTF_BYTES = 2048
 EXIT_GRACE_S = 0.5
 MAX_LISTED_FINDINGS = 8
 FIRST_PROBE = "h1check's first liveness probe"
-
-
-@dataclass
-class Settings:
-    """Timing knobs for a run; the defaults keep a good local server's run to a few seconds."""
-
-    response_timeout: float = 2.0
-    connect_timeout: float = 2.0
-    pause: float = 0.05
-    byte_pause: float = 0.002
-    quiet_period: float = 0.2
 
 
 def run(
@@ -220,9 +206,6 @@ class Runner:
                 " a server it did not start"
             )
             return "h1check cannot restart a server it did not start, so the rest was not run"
-        # Imported here so the engine also runs with any object shaped like a Target.
-        from conformance.target import TargetError
-
         try:
             self.target.restart()
         except TargetError as error:

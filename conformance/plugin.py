@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance.cli import host_port
-from conformance.engine import Settings, run
+from conformance.engine import run
 from conformance.report.terminal import explain
 from conformance.scenarios import CATEGORIES, LEVELS, Scenario, load_catalogue
+from conformance.settings import Settings
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
 from conformance.verdicts import Outcome, Verdict, deciding_failures
 

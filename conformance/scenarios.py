@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.audits import RULES
+from conformance.checks import CHECKS
 from conformance.steps import Step, StepError, parse_steps
 
 CATEGORIES: tuple[str, ...] = (
@@ -155,8 +156,8 @@ def _parse_record(record: dict[str, Any]) -> Scenario:
         raise CatalogueError("steps must be a list of tables and check a function name")
     if not steps and check is None:
         raise CatalogueError("a scenario needs steps or a check")
-    if check is not None:
-        _require_known_check(check)
+    if check is not None and check not in CHECKS:
+        raise CatalogueError(f"check {check!r} is not defined in conformance/checks.py")
     owns = record.get("owns")
     if owns is not None and owns not in RULES:
         raise CatalogueError(f"owns must name a rule of conformance/audits.py: {', '.join(RULES)}")
@@ -166,14 +167,6 @@ def _parse_record(record: dict[str, Any]) -> Scenario:
         check=check,
         owns=owns,
     )
-
-
-def _require_known_check(name: str) -> None:
-    # Imported here: the checks module builds on the step vocabulary, not on this loader.
-    from conformance.checks import CHECKS
-
-    if name not in CHECKS:
-        raise CatalogueError(f"check {name!r} is not defined in conformance/checks.py")
 
 
 def select(

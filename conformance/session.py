@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from conformance.audits import Ledger
 from conformance.clients import ClientConnection, Clients
@@ -26,6 +26,7 @@ from conformance.oracle import (
     describe_spec,
     judge_response,
 )
+from conformance.settings import Settings
 from conformance.steps import (
     DEFAULT_CONNECTION,
     CheckAlive,
@@ -50,9 +51,6 @@ from conformance.verdicts import (
     ScenarioFailed,
     ScenarioSkipped,
 )
-
-if TYPE_CHECKING:
-    from conformance.engine import Settings
 
 PROBE_CONNECTION = "alive"
 PROBE_REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

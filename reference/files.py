@@ -15,7 +15,7 @@ import os
 import stat
 from dataclasses import dataclass
 from email.utils import formatdate
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 #: Content types by file suffix. A fixed table, rather than the ``mimetypes``
 #: module, because that one reads the host's /etc/mime.types and so would make
@@ -44,6 +44,8 @@ CONTENT_TYPES = {
     ".zip": "application/zip",
 }
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: Characters RFC 3986 §3.3 allows unencoded in a path segment, beyond letters, digits and -._~
+_PATH_SAFE = "!$&'()*+,;=:@"
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,23 @@ def normalise_path(path: bytes) -> list[str] | BadTarget:
     return segments
 
 
+def _slash_form(segments: list[str], query: bytes) -> str:
+    """The Location of a directory's slash form: a path with exactly one leading slash.
+
+    It is rebuilt from the normalised segments, never copied from the target:
+    a target such as ``//evil.example`` names a directory here, but echoed back
+    as ``//evil.example/`` a browser reads it as a scheme-relative URL on
+    another host. Each segment is percent-encoded again, so a decoded ``%2f``
+    or ``?`` cannot change the path's shape.
+
+    The query is kept, because it is part of what the client asked for and the
+    page the redirect leads to may read it (``location.search``). It cannot
+    reach another host: after the ``?``, even ``//`` is only query text.
+    """
+    path = "/" + "".join(quote(segment, safe=_PATH_SAFE) + "/" for segment in segments)
+    return path + ("?" + query.decode("latin-1") if query else "")
+
+
 def resolve(root: str, target: bytes) -> Resolution:
     """Find what a request target names under ``root`` (an absolute, resolved path)."""
     path, query = split_target(target)
@@ -146,8 +165,7 @@ def resolve(root: str, target: bytes) -> Resolution:
     found = _stat_inside(root, os.path.join(root, *segments))
     if found is not None and stat.S_ISDIR(found[1].st_mode):
         if not path.endswith(b"/"):
-            location = path.decode("latin-1") + "/"
-            return Redirect(location + ("?" + query.decode("latin-1") if query else ""))
+            return Redirect(_slash_form(segments, query))
         found = _stat_inside(root, os.path.join(found[0], "index.html"))
     if found is None or not stat.S_ISREG(found[1].st_mode):
         return NotFound()

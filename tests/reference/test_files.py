@@ -15,6 +15,9 @@ def root(tmp_path):
     (served / "dir").mkdir(parents=True)
     (served / "index.html").write_text("home")
     (served / "dir" / "index.html").write_text("dir home")
+    (served / "space dir").mkdir()
+    (served / "café").mkdir()
+    (served / "what?").mkdir()
     (served / "café.txt").write_text("coffee")
     (served / "with space.txt").write_text("space")
     (served / "%2e%2e").write_text("literal name")
@@ -75,6 +78,33 @@ def test_symlinks_out_of_the_root_are_not_found(root, target):
 
 def test_a_directory_without_its_slash_redirects_keeping_the_query(root):
     assert files.resolve(root, b"/dir?a=b") == files.Redirect("/dir/?a=b")
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        (b"/dir", "/dir/"),
+        (b"//dir", "/dir/"),
+        (b"///dir", "/dir/"),
+        (b"//dir?x=1", "/dir/?x=1"),
+        (b"//dir?//evil.example/", "/dir/?//evil.example/"),
+        (b"/%2fdir", "/dir/"),
+        (b"/%2F%2Fdir", "/dir/"),
+        (b"/./dir", "/dir/"),
+        (b"/dir/.", "/dir/"),
+        (b"/dir/..", "/"),
+        (b"/.", "/"),
+        (b"http://example.org//dir?x=1", "/dir/?x=1"),
+        (b"/space%20dir", "/space%20dir/"),
+        (b"/caf%c3%a9", "/caf%C3%A9/"),
+        (b"/what%3F", "/what%3F/"),
+    ],
+)
+def test_a_redirect_names_the_normalised_path_on_this_host(root, target, location):
+    """Location is rebuilt from the normalised path: ``//dir/`` would be another host."""
+    found = files.resolve(root, target)
+    assert found == files.Redirect(location)
+    assert found.location.startswith("/") and not found.location.startswith("//")
 
 
 def test_content_types_are_fixed_and_text_is_utf8():

@@ -64,3 +64,15 @@ def test_fragment_is_ignored(server, docroot):
     """A fragment a client should not have sent does not change which file is served."""
     response = server.request(b"GET /style.css#top HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert response.body == docroot.read("style.css")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"//nested", b"///nested", b"//nested?x=1", b"/%2F%2Fnested", b"http://localhost//nested"],
+)
+def test_a_redirect_never_leads_to_another_host(server, target):
+    """Location ``//nested/`` is scheme-relative: a browser would ask the host "nested"."""
+    response = server.request(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert response.status == 301
+    location = response.header("Location")
+    assert location.startswith("/nested/") and not location.startswith("//"), location

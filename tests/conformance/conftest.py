@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from conformance.docroot import write_docroot
+from conformance.ports import listeners, pick_free_port
 from conformance.scenarios import Scenario
 from conformance.steps import parse_steps
-from conformance.target import listeners, pick_free_port
 
 Handler = Callable[[socket.socket, Path], None]
 

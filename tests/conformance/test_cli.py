@@ -14,9 +14,10 @@ import pytest
 
 from conformance.cli import main
 from conformance.docroot import CANARY_NAME, CANARY_TEXT
+from conformance.ports import pick_free_port
 from conformance.report import catalogue
 from conformance.scenarios import load_catalogue
-from conformance.target import LaunchedTarget, pick_free_port
+from conformance.target import LaunchedTarget
 from reference.backends import BACKENDS
 from tests.conformance.toyservers import live_processes_mentioning, write_always_500
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from conformance.engine import Settings, run
+from conformance.ports import pick_free_port
 from conformance.scenarios import load_catalogue
-from conformance.target import LaunchedTarget, pick_free_port
+from conformance.target import LaunchedTarget
 from conformance.verdicts import SERVER_FAULTS, Outcome
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "RESULTS.md"

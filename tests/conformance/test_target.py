@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from conformance.docroot import CANARY_NAME, CANARY_TEXT, write_docroot
-from conformance.target import (
-    LaunchedTarget,
-    ReferenceTarget,
-    RunningTarget,
-    TargetError,
-    pick_free_port,
-)
+from conformance.ports import pick_free_port
+from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, TargetError
 
 # A tiny server whose behaviour the tests choose: it records how it was launched, answers each
 # connection with the number of connections accepted so far, and can crash or spawn a child.

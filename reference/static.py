@@ -67,6 +67,10 @@ def _file_response(head: RequestHead, found: files.StaticFile, limits: Limits) -
         status = 206
         headers.append(("Content-Range", f"bytes {start}-{end - 1}/{found.size}"))
     count = end - start
+    if head.method == b"HEAD":
+        # RFC 9110 §9.3.2: the fields GET would send, all of which stat() gave us;
+        # reading the body only to throw it away would cost a disk read per HEAD.
+        return Response(status, headers, content_length=count)
     if count <= limits.inline_body_max:
         return Response(status, headers, body=_read_exactly(found.path, start, count))
     return Response(status, headers, file=FileSegment(found.path, start, count))

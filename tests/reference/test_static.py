@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from email.utils import formatdate
 
@@ -45,6 +46,41 @@ def test_head_has_the_length_of_get_but_no_body_to_send():
     get, head = answer("GET /utf8.txt HTTP/1.1"), answer("HEAD /utf8.txt HTTP/1.1")
     assert head.content_length == get.content_length == len(get.body)
     assert head.send_body is False and get.send_body is True
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list:
+    """Every file opened, through open() or os.open(), while the test runs."""
+    paths = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def recording_open(file, *args, **kwargs):
+        paths.append(file)
+        return real_open(file, *args, **kwargs)
+
+    def recording_os_open(path, *args, **kwargs):
+        paths.append(path)
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    monkeypatch.setattr(os, "open", recording_os_open)
+    return paths
+
+
+@pytest.mark.parametrize("name", ["utf8.txt", "large.bin"])
+def test_head_takes_the_fields_of_get_from_stat_without_opening_the_file(opened, name: str):
+    get = answer(f"GET /{name} HTTP/1.1")
+    opened.clear()
+    head = answer(f"HEAD /{name} HTTP/1.1")
+    assert opened == []
+    assert (head.status, head.headers) == (get.status, get.headers)
+    assert head.content_length == get.content_length == os.path.getsize(os.path.join(ROOT, name))
+    assert head.body == b"" and head.file is None
+
+
+def test_the_open_recorder_sees_get_read_a_small_file(opened):
+    answer("GET /utf8.txt HTTP/1.1")
+    assert os.path.join(ROOT, "utf8.txt") in opened
 
 
 @pytest.mark.parametrize(("method", "status"), [("POST", 405), ("DELETE", 405), ("BREW", 501)])

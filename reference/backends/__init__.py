@@ -40,7 +40,7 @@ def load_backend(name: str) -> type[Backend]:
     except ModuleNotFoundError as error:
         if error.name == "gevent":
             raise BackendError(
-                f"the {name} backend needs gevent, which is not installed (pip install gevent)"
+                f"the {name} backend needs gevent: pip install 'h1check[gevent]'"
             ) from None
         raise BackendError(f"cannot import {module_name!r} for backend {name!r}: {error}") from None
     backend = getattr(module, class_name, None)

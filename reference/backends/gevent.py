@@ -3,7 +3,8 @@
 The code is the thread backend's, with greenlets for threads: the blocking
 driver is unchanged, and gevent's ``select`` and sockets make each wait
 yield to the hub instead of blocking the process. Nothing is monkey-patched;
-this module alone imports gevent, and only when the backend is chosen.
+this module alone imports gevent, and only when the backend is chosen, so
+gevent is an optional extra: ``pip install 'h1check[gevent]'``.
 
 ``socket.sendfile`` on a gevent socket falls back to copying through user
 space, so files go out with ``os.sendfile`` driven here, yielding whenever

@@ -17,7 +17,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def source_docroot() -> Path:
-    """Return the suite's document root: `html/` in a checkout, or the copy an install ships."""
+    """Return the suite's document root: `html/` in a checkout, or the copy an install ships.
+
+    The wheel carries the checkout's `html/` as `conformance/html` (see pyproject.toml).
+    """
     candidates = (_PACKAGE_DIR.parent / "html", _PACKAGE_DIR / "html")
     for candidate in candidates:
         if (candidate / "index.html").is_file():

@@ -36,9 +36,10 @@ import h11
 from reference.limits import Limits
 
 _VERSION = re.compile(rb" HTTP/(\d)\.(\d)\r\n")
-_BARE_CR = re.compile(rb"\r(?!\n)")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-_HEAD_END = b"\r\n\r\n"
+#: A line ending, or a CR or LF standing alone where only CRLF may end a line.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+#: The first byte that is not part of an empty line.
+_REQUEST_START = re.compile(rb"[^\r\n]")
 
 
 class BadRequest(Exception):
@@ -80,11 +81,25 @@ class RequestHead:
 
 
 class RequestReader:
-    """Frames one request at a time out of a connection's byte stream."""
+    """Frames one request at a time out of a connection's byte stream.
+
+    A head may arrive a byte at a time, and waiting for it must cost what it
+    costs in one piece (as in h11's receive buffer): the reader remembers how
+    far it has checked the head so far and looks only at bytes that arrived
+    since, so the limits, the bare CR/LF rule and the search for the blank line
+    all apply as bytes arrive without rescanning what came before. The head is
+    copied once, when it is complete.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._buffer = bytearray()
+        #: Bytes at the start of the buffer already checked; none of them ends the head.
+        self._checked = 0
+        #: Where the line now arriving starts.
+        self._line_start = 0
+        #: The request line's length, once its CRLF has arrived.
+        self._request_line_length: int | None = None
         self._body: h11.Connection | None = None
         self._discarded = 0
         self._declared_length: int | None = None
@@ -93,7 +108,8 @@ class RequestReader:
     @property
     def has_partial_request(self) -> bool:
         """True when some bytes of a request that is not yet complete have arrived."""
-        return self._body is None and bool(self._buffer.lstrip(b"\r\n"))
+        # A search, not lstrip(): it stops at the first byte instead of copying the buffer.
+        return self._body is None and _REQUEST_START.search(self._buffer) is not None
 
     @property
     def declared_body_length(self) -> int | None:
@@ -115,17 +131,20 @@ class RequestReader:
         Raises :class:`BadRequest` when the head breaks a rule; the stream
         cannot be resynchronised after that, so the caller must close.
         """
-        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
-        # a request line (some clients send a stray CRLF after a POST body).
-        while self._buffer.startswith(b"\r\n"):
-            del self._buffer[:2]
-        end = self._buffer.find(_HEAD_END)
-        head = bytes(self._buffer if end < 0 else self._buffer[: end + 4])
-        self._check_shape(head, complete=end >= 0)
-        if end < 0:
+        if self._checked == 0:
+            # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
+            # a request line (some clients send a stray CRLF after a POST body).
+            while self._buffer.startswith(b"\r\n"):
+                del self._buffer[:2]
+        end = self._find_head_end()
+        if end is None:
             return None
+        head = bytes(self._buffer[:end])
+        self._check_complete_head(head)
         request = self._parse(head)
-        del self._buffer[: end + 4]
+        del self._buffer[:end]
+        self._checked = self._line_start = 0
+        self._request_line_length = None
         if self._body is not None:
             # From here until the body ends, h11 owns the stream.
             if self._buffer:
@@ -135,28 +154,52 @@ class RequestReader:
             self._buffer.clear()
         return request
 
-    def _check_shape(self, head: bytes, *, complete: bool) -> None:
-        """Reject, as early as the bytes allow, what h11 would accept or only catch late."""
-        line_end = head.find(b"\r\n")
-        request_line = head if line_end < 0 else head[:line_end]
-        if len(request_line) > self._limits.max_request_line:
+    def _find_head_end(self) -> int | None:
+        """Check the bytes that arrived since the last call; the head's length once it is whole.
+
+        Rejects, as early as the bytes allow, what h11 would accept or only
+        catch late; each problem is reported where it first appears, so the
+        answer does not depend on how the head was split into reads.
+        """
+        buffer = self._buffer
+        # search() in a loop rather than finditer(): a live iterator pins the
+        # bytearray, and it must be resizable again as soon as this returns.
+        while line_end := _LINE_END.search(buffer, self._checked):
+            start, end = line_end.span()
+            self._check_sizes(start, end)
+            if line_end.group() == b"\n":
+                raise BadRequest(400, "bare LF in request head")
+            if line_end.group() == b"\r":
+                if end < len(buffer):
+                    raise BadRequest(400, "bare CR in request head")
+                # The last byte received may yet be followed by its LF: look at it again.
+                self._checked = start
+                return None
+            if start == self._line_start:
+                return end
+            if self._request_line_length is None:
+                self._request_line_length = start
+            self._line_start = self._checked = end
+        self._checked = len(buffer)
+        self._check_sizes(len(buffer), len(buffer))
+        return None
+
+    def _check_sizes(self, request_line: int, head: int) -> None:
+        """414 or 431 once the request line or the head, this many bytes so far, is too long."""
+        if self._request_line_length is None and request_line > self._limits.max_request_line:
             raise BadRequest(414, "request line too long")
-        if len(head) > self._limits.max_head + 4:
+        # The four bytes over the limit are the CRLFCRLF that ends a head of exactly max_head.
+        if head > self._limits.max_head + 4:
             raise BadRequest(431, "request head too large")
-        bare_cr = _BARE_CR.search(head)
-        # A CR as the very last byte received may yet be followed by its LF.
-        if bare_cr and (complete or bare_cr.start() != len(head) - 1):
-            raise BadRequest(400, "bare CR in request head")
-        if _BARE_LF.search(head):
-            raise BadRequest(400, "bare LF in request head")
-        if not complete:
-            return
+
+    def _check_complete_head(self, head: bytes) -> None:
+        """Checks that need the whole head; it is looked at once, so this costs O(head)."""
         lines = head[:-4].split(b"\r\n")
         if len(lines) - 1 > self._limits.max_fields:
             raise BadRequest(431, "too many header fields")
         if any(line[:1] in (b" ", b"\t") for line in lines[1:]):
             raise BadRequest(400, "obsolete line folding in header fields")
-        version = _VERSION.search(head[: line_end + 2])
+        version = _VERSION.search(head, 0, len(lines[0]) + 2)
         if version and version.group(1) != b"1":
             raise BadRequest(505, "HTTP major version not supported")
 

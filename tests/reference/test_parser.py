@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
+from reference import parser
 from reference.limits import Limits
 from reference.parser import BadRequest, BodyTooLarge, RequestReader
 
@@ -20,29 +24,56 @@ def status_for(data: bytes, limits: Limits | None = None) -> int:
     return caught.value.status
 
 
-@pytest.mark.parametrize(
-    ("raw", "status"),
-    [
-        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
-        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-        (
-            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            400,
-        ),
-        (b"GET / HTTP/1.1\nHost: a\n\n", 400),
-        (b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n  folded\r\n\r\n", 400),
-        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
-        (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
-        (b"hello there\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    ],
-)
+def status_for_bytewise(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
+    """The status a head fed one byte at a time is refused with, and after how many bytes."""
+    reader = RequestReader(limits or Limits())
+    for received in range(1, len(data) + 1):
+        reader.feed(data[received - 1 : received])
+        try:
+            reader.next_head()
+        except BadRequest as error:
+            return error.status, received
+    raise AssertionError(f"{data!r} was accepted")
+
+
+def head_of_size(size: int) -> bytes:
+    """A valid request head of exactly ``size`` bytes, in field lines of 200 bytes."""
+    head = b"GET / HTTP/1.1\r\nHost: a\r\n"
+    while len(head) + 200 + 12 <= size:
+        head += b"X-Pad: " + b"p" * 191 + b"\r\n"
+    head += b"X-Last: " + b"q" * (size - len(head) - 12) + b"\r\n\r\n"
+    assert len(head) == size
+    return head
+
+
+MUST_REFUSE = [
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n  folded\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+    (b"hello there\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), MUST_REFUSE)
 def test_rejects_what_a_server_must_refuse(raw: bytes, status: int):
     assert status_for(raw) == status
+
+
+@pytest.mark.parametrize(("raw", "status"), MUST_REFUSE)
+def test_the_verdict_does_not_depend_on_how_the_head_was_split(raw: bytes, status: int):
+    assert status_for_bytewise(raw)[0] == status
 
 
 def test_measures_a_complete_oversized_head_that_h11_would_accept():
@@ -57,6 +88,63 @@ def test_rejects_an_oversized_head_before_it_ends():
     limits = Limits(max_request_line=100, max_head=200)
     assert status_for(b"GET /" + b"a" * 200, limits) == 414
     assert status_for(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, limits) == 431
+
+
+def test_limits_apply_as_a_head_arrives_byte_by_byte():
+    """Each verdict comes with the first byte that breaks the rule, not with the head's end."""
+    limits = Limits(max_request_line=100, max_head=200)
+    assert status_for_bytewise(b"GET /" + b"a" * 200, limits) == (414, 101)
+    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, limits) == (
+        431,
+        205,
+    )
+    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n") == (400, 24)
+    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n") == (400, 25)
+
+
+class CountingPattern:
+    """Stands in for a compiled pattern and adds up the bytes its searches examine.
+
+    A search that finds a match has examined the bytes up to the match's end;
+    one that finds nothing has examined everything from ``pos``.
+    """
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self._pattern = pattern
+        self.examined = 0
+
+    def search(self, string: bytes, pos: int = 0, endpos: int = sys.maxsize) -> re.Match | None:
+        match = self._pattern.search(string, pos, endpos)
+        self.examined += (match.end() if match else min(endpos, len(string))) - pos
+        return match
+
+
+def test_a_head_arriving_byte_by_byte_costs_work_linear_in_its_size(monkeypatch):
+    """A 16 KiB head sent a byte per read is examined a few times over, not once per read.
+
+    The parser looks at received bytes only through its compiled patterns, so
+    counting what they examine counts its work. The parser that rescanned the
+    head from its start on every read examined about 16,000 times its size.
+    """
+    counters = {
+        name: CountingPattern(value)
+        for name, value in vars(parser).items()
+        if isinstance(value, re.Pattern)
+    }
+    for name, counter in counters.items():
+        monkeypatch.setattr(parser, name, counter)
+    head = head_of_size(16 * 1024)
+    reader = RequestReader(Limits())
+    heads = []
+    for offset in range(len(head)):
+        reader.feed(head[offset : offset + 1])
+        heads.append(reader.next_head())
+        # The core asks this after every read, so it is part of the cost of a read.
+        assert reader.has_partial_request is (offset < len(head) - 1)
+    assert heads[-1] is not None and heads[:-1] == [None] * (len(head) - 1)
+    examined = sum(counter.examined for counter in counters.values())
+    # Below the head's size would mean bytes are examined by something not counted here.
+    assert len(head) <= examined < 4 * len(head)
 
 
 def test_waits_for_the_rest_of_a_split_head_even_between_cr_and_lf():

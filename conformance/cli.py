@@ -8,10 +8,13 @@ input get one line naming the problem, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -19,8 +22,16 @@ from typing import NoReturn
 from conformance import __version__, baseline
 from conformance.docroot import docroot_files, write_docroot
 from conformance.engine import run
-from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, catalogue, exit_status
-from conformance.report.json_report import build_report, write_report
+from conformance.explain import explain_scenario
+from conformance.report import (
+    EXIT_FAILED,
+    EXIT_GREEN,
+    EXIT_UNCHECKED,
+    RunReport,
+    catalogue,
+    exit_status,
+)
+from conformance.report.formats import FILE_FORMATS
 from conformance.report.terminal import one_line_summary, render_run, use_color
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
@@ -29,6 +40,7 @@ from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, T
 from conformance.verdicts import UNJUDGED, Outcome, Verdict
 
 DEFAULT_LEVELS = ("MUST", "POLICY", "SHOULD")
+REPORT_NAMES = {"json": "JSON", "junit": "JUnit", "html": "HTML"}
 
 
 class UsageError(Exception):
@@ -52,6 +64,10 @@ def build_parser() -> Parser:
     listing.add_argument("--markdown", action="store_true", help="print docs/SCENARIOS.md")
     docroot = commands.add_parser("docroot", help="write the suite's document root to DEST")
     docroot.add_argument("dest", type=Path, metavar="DEST")
+    explain = commands.add_parser(
+        "explain", help="print a scenario's steps, its RFC paragraph in context, and its hint"
+    )
+    explain.add_argument("scenario_id", metavar="ID")
     run_parser = commands.add_parser(
         "run",
         help="check a server",
@@ -102,7 +118,15 @@ def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
     run_parser.add_argument(
         "--timeout", type=positive_seconds, metavar="S", help="seconds to wait per response"
     )
-    run_parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    run_parser.add_argument(
+        "--verbose", action="store_true", help="explain every failure in full, whole transcripts"
+    )
+    files = run_parser.add_argument_group(
+        "report files (with several backends, FILE.NAME.EXT per backend)"
+    )
+    files.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    files.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    files.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML page")
     recorded = run_parser.add_argument_group(
         "baselines (FILE may contain {backend}, filled in per reference backend)"
     )
@@ -166,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(options, command)
         if command:
             raise UsageError(f"a server command after '--' goes with 'run', not {options.command}")
-        return list_command(options) if options.command == "list" else docroot_command(options)
+        handlers = {"list": list_command, "docroot": docroot_command, "explain": explain_command}
+        return handlers[options.command](options)
     except (
         UsageError,
         CatalogueError,
@@ -188,6 +213,18 @@ def list_command(options: argparse.Namespace) -> int:
     return 0
 
 
+def explain_command(options: argparse.Namespace) -> int:
+    """Print one scenario explained; an unknown id names the closest ones."""
+    scenarios = {scenario.id: scenario for scenario in load_catalogue()}
+    scenario = scenarios.get(options.scenario_id)
+    if scenario is None:
+        close = difflib.get_close_matches(options.scenario_id, scenarios, n=3)
+        known = f" (did you mean {', '.join(close)}?)" if close else " (see `h1check list`)"
+        raise UsageError(f"no scenario {options.scenario_id!r}{known}")
+    sys.stdout.write(explain_scenario(scenario))
+    return 0
+
+
 def docroot_command(options: argparse.Namespace) -> int:
     """Write the document root and the canary, and say how to point a server at them."""
     root, canary = write_docroot(options.dest)
@@ -201,6 +238,7 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
     """Check each chosen server with the selected scenarios; return the worst exit status."""
     settings = Settings() if options.timeout is None else Settings(response_timeout=options.timeout)
     targets = choose_targets(options, command, settings)
+    reproduce = {name: reproduce_command(options, command, name) for name in targets}
     scenarios = select_scenarios(
         load_catalogue(),
         categories=options.category,
@@ -209,8 +247,10 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
     )
     if not scenarios:
         raise UsageError("nothing selected: no scenario matches every --category/--id/--level")
-    if options.json is not None and not options.json.parent.is_dir():
-        raise UsageError(f"cannot write {options.json}: {options.json.parent} is not a directory")
+    for name in FILE_FORMATS:
+        path = getattr(options, name)
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"cannot write {path}: {path.parent} is not a directory")
     several = len(targets) > 1
     if options.baseline and options.write_baseline:
         raise UsageError("--baseline compares and --write-baseline records: use one")
@@ -220,9 +260,10 @@ def run_command(options: argparse.Namespace, command: list[str]) -> int:
     statuses, summaries = [], []
     for name, target in targets.items():
         try:
-            verdicts = check(
-                target, scenarios, settings, options, json_path(options.json, name, several)
-            )
+            files = {
+                kind: report_path(getattr(options, kind), name, several) for kind in FILE_FORMATS
+            }
+            verdicts = check(target, scenarios, settings, options, files, reproduce[name])
         except TargetError as error:
             if not several:
                 raise
@@ -328,11 +369,54 @@ def reference_backends() -> dict[str, str]:
         raise UsageError(f"the reference backends' registry is unavailable: {error}") from None
 
 
-def json_path(requested: Path | None, name: str, several: bool) -> Path | None:
-    """Where one target's JSON report goes: FILE itself, or FILE.NAME.json for several targets."""
+def report_path(requested: Path | None, name: str, several: bool) -> Path | None:
+    """Where one target's report file goes: FILE itself, or FILE.NAME.EXT for several targets."""
     if requested is None or not several:
         return requested
-    return requested.with_name(f"{requested.stem}.{name}{requested.suffix or '.json'}")
+    return requested.with_name(f"{requested.stem}.{name}{requested.suffix}")
+
+
+def reproduce_command(options: argparse.Namespace, command: list[str], name: str) -> Reproducer:
+    """How to check one scenario of this server again, the way the user started it.
+
+    A launched server is started again by the user's own command (not by the port of a run that
+    is over), so the line works on the student's own machine.
+    """
+    words = ["h1check", "run"]
+    if options.timeout is not None:
+        words += ["--timeout", f"{options.timeout:g}"]
+    if options.target:
+        host, port = options.target
+        words += ["--target", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        words += ["--root", str(options.root)] if options.root else []
+        return Reproducer(words)
+    if command:
+        words += ["--port", str(options.port)] if options.port else []
+        return Reproducer(words, command)
+    return Reproducer([*words, "--reference", name])
+
+
+@dataclass(frozen=True)
+class Reproducer:
+    """`h1check run` words before the scenario's selection, and the server command after it."""
+
+    options: list[str]
+    server: list[str] = field(default_factory=list)
+
+    def __call__(self, scenario: Scenario) -> str:
+        """The command that runs `scenario` alone against the same server."""
+        selection = ["--id", scenario.id]
+        if scenario.level not in DEFAULT_LEVELS:
+            selection += ["--level", scenario.level]
+        server = ["--", *self.server] if self.server else []
+        return shlex.join([*self.options, *selection, *server])
+
+
+def run_as(target: Target) -> str:
+    """The server as it was run: its command with {port} and {root} filled in."""
+    if isinstance(target, LaunchedTarget) and not isinstance(target, ReferenceTarget):
+        return shlex.join(target.substitute(argument) for argument in target.command)
+    return target.description
 
 
 def check(
@@ -340,9 +424,10 @@ def check(
     scenarios: list[Scenario],
     settings: Settings,
     options: argparse.Namespace,
-    report: Path | None,
+    files: dict[str, Path | None],
+    reproduce: Reproducer,
 ) -> list[Verdict]:
-    """Run the scenarios against one target, print the report and write the JSON.
+    """Run the scenarios against one target, print the report and write the report files.
 
     Raises TargetError when the server cannot be started.
     """
@@ -351,20 +436,36 @@ def check(
     try:
         with target:
             verdicts = run(scenarios, target, settings, on_verdict=progress(len(scenarios)))
+            described = run_as(target)
     finally:
         clear_progress()
-    outcome = {
-        "target": target.description,
-        "duration_s": time.monotonic() - clock,
-        "strict": options.strict,
-    }
-    print(render_run(verdicts, color=use_color(sys.stdout), **outcome))
-    if report is not None:
+    for verdict in verdicts:
+        verdict.reproduction = reproduce(verdict.scenario)
+    report = RunReport(
+        verdicts=tuple(verdicts),
+        target=described,
+        started=started,
+        duration_s=time.monotonic() - clock,
+        strict=options.strict,
+    )
+    print(
+        render_run(
+            verdicts,
+            target=report.target,
+            duration_s=report.duration_s,
+            strict=options.strict,
+            color=use_color(sys.stdout),
+            verbose=options.verbose,
+        )
+    )
+    for kind, path in files.items():
+        if path is None:
+            continue
         try:
-            write_report(report, build_report(verdicts, started=started, **outcome))
+            path.write_text(FILE_FORMATS[kind](report), encoding="utf-8")
         except OSError as error:
-            raise UsageError(f"cannot write {report}: {error.strerror}") from None
-        print(f"JSON report: {report}")
+            raise UsageError(f"cannot write {path}: {error.strerror}") from None
+        print(f"{REPORT_NAMES[kind]} report: {path}")
     return verdicts
 
 

@@ -38,7 +38,6 @@ from conformance.clients import REFUSED
 from conformance.scenarios import Scenario
 from conformance.session import Session, probe
 from conformance.settings import Settings
-from conformance.steps import DEFAULT_CONNECTION, Expect, ExpectClosed, ExpectSilence, Send, Wait
 from conformance.target import Target, TargetError
 from conformance.verdicts import (
     HarnessError,
@@ -49,7 +48,6 @@ from conformance.verdicts import (
     Verdict,
 )
 
-MAX_PRINTF_BYTES = 2048
 EXIT_GRACE_S = 0.5
 MAX_LISTED_FINDINGS = 8
 FIRST_PROBE = "h1check's first liveness probe"
@@ -120,7 +118,6 @@ class Runner:
             )
             self._check_after(verdict)
         finish_verdict(verdict, session)
-        verdict.reproduction = reproduction(scenario, self.target.host, self.target.port)
         verdict.duration_s = time.monotonic() - started
         self.previous = verdict
         return verdict
@@ -336,44 +333,3 @@ def _charge(verdict: Verdict, rule: str, findings: list[Finding], owned: bool) -
     if len(elsewhere) > len(listed):
         listed.append(f"... and {len(elsewhere) - len(listed)} more")
     verdict.notes += [f"seen in {problem}" for problem in listed]
-
-
-def reproduction(scenario: Scenario, host: str, port: int) -> str:
-    """A one-line shell command that replays the scenario's requests."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    fallback = f"h1check run --target {address} --id {scenario.id}"
-    simple = (Send, Expect, ExpectClosed, ExpectSilence, Wait)
-    steps = scenario.steps
-    if scenario.check or not all(isinstance(step, simple) for step in steps):
-        return fallback
-    sends = [step for step in steps if isinstance(step, Send)]
-    if not sends or any(s.bytewise or s.on != DEFAULT_CONNECTION for s in sends):
-        return fallback
-    if any(getattr(step, "on", DEFAULT_CONNECTION) != DEFAULT_CONNECTION for step in steps):
-        return fallback
-    if sum(len(s.data) for s in sends) > MAX_PRINTF_BYTES:
-        return fallback
-    commands = []
-    for send in sends:
-        for fragment in send.fragments:
-            if commands:
-                commands.append(f"sleep {send.pause if send.pause is not None else 0.2:g}")
-            commands.append(f"printf '{printf_escape(fragment)}'")
-    shell = commands[0] if len(commands) == 1 else f"({'; '.join(commands)})"
-    return f"{shell} | nc {host} {port}"
-
-
-def printf_escape(data: bytes) -> str:
-    """Escape bytes for a single-quoted printf format string."""
-    named = {
-        ord("\r"): "\\r",
-        ord("\n"): "\\n",
-        ord("\t"): "\\t",
-        ord("\\"): "\\\\",
-        ord("%"): "%%",
-    }
-    return "".join(
-        named.get(byte)
-        or (chr(byte) if 0x20 <= byte < 0x7F and byte != ord("'") else f"\\{byte:03o}")
-        for byte in data
-    )

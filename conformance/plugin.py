@@ -13,12 +13,13 @@ scenario is a pytest skip. With no server named the plugin does nothing at all.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from conformance.cli import host_port
+from conformance.cli import Reproducer, host_port
 from conformance.engine import run
 from conformance.report.terminal import explain
 from conformance.scenarios import CATEGORIES, LEVELS, Scenario, load_catalogue
@@ -60,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings() if timeout is None else Settings(response_timeout=timeout)
     make_target = target_factory(config, settings)
     session = ScenarioSession(make_target, settings, config.getoption("h1_strict"))
+    session.reproduce = reproducer(config)
     config.pluginmanager.register(session, PLUGIN_NAME)
 
 
@@ -79,6 +81,25 @@ def target_factory(config: pytest.Config, settings: Settings) -> Callable[[], Ta
     return lambda: RunningTarget(host, target_port, probe_timeout=settings.response_timeout)
 
 
+def reproducer(config: pytest.Config) -> Reproducer:
+    """How to run one scenario against the same server with `h1check run`, outside pytest."""
+    words = ["h1check", "run"]
+    if config.getoption("h1_timeout") is not None:
+        words += ["--timeout", f"{config.getoption('h1_timeout'):g}"]
+    if config.getoption("h1_target"):
+        return Reproducer([*words, "--target", config.getoption("h1_target")])
+    if config.getoption("h1_reference"):
+        return Reproducer([*words, "--reference", config.getoption("h1_reference")])
+    if config.getoption("h1_port"):
+        words += ["--port", str(config.getoption("h1_port"))]
+    return Reproducer(words, shlex.split(config.getoption("h1_server_cmd")))
+
+
+def in_plugin_terms(message: str) -> str:
+    """A suite message with the command line's flags named as this plugin's (--port: --h1-port)."""
+    return re.sub(r"--(port|timeout)\b", r"--h1-\1", message)
+
+
 class ScenarioSession:
     """Owns the server for the whole test session and judges one scenario per item."""
 
@@ -88,6 +109,7 @@ class ScenarioSession:
         self.strict = strict
         self.target: Target | None = None
         self.verdicts: dict[str, Verdict] = {}
+        self.reproduce = Reproducer(["h1check", "run"])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
@@ -106,9 +128,12 @@ class ScenarioSession:
             try:
                 target.start()
             except TargetError as error:
-                pytest.exit(f"h1check: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+                message = in_plugin_terms(str(error))
+                pytest.exit(f"h1check: {message}", returncode=pytest.ExitCode.USAGE_ERROR)
             self.target = target
             verdicts = run(selected, self.target, self.settings)
+            for verdict in verdicts:
+                verdict.reproduction = self.reproduce(verdict.scenario)
             self.verdicts = {verdict.scenario.id: verdict for verdict in verdicts}
         return self.verdicts[scenario.id]
 
@@ -130,7 +155,7 @@ class ScenarioCollector(pytest.Collector):
         ]
 
 
-class ScenarioFailed(Exception):
+class DecidingFailure(Exception):
     """A deciding scenario did not pass; carries the verdict for the report."""
 
     def __init__(self, verdict: Verdict) -> None:
@@ -158,14 +183,14 @@ class ScenarioItem(pytest.Item):
         if verdict.outcome is Outcome.SKIP:
             pytest.skip(verdict.message)
         if deciding_failures([verdict], session.strict):
-            raise ScenarioFailed(verdict)
+            raise DecidingFailure(verdict)
         pytest.xfail(f"{self.scenario.level} ({verdict.outcome}): {verdict.message}")
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None
     ) -> str:
         """Explain a failed scenario the way `h1check run` does."""
-        if isinstance(excinfo.value, ScenarioFailed):
+        if isinstance(excinfo.value, DecidingFailure):
             session: ScenarioSession = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
             return explain(excinfo.value.verdict, deciding=True, strict=session.strict)
         return super().repr_failure(excinfo, style)

@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.transcript import escape
+
 DEFAULT_CONNECTION = "main"
 MAX_GENERATED_BYTES = 1 << 20
 THEN_RULES = ("open", "closed", "may-close", "announced")
@@ -63,6 +65,11 @@ class Connect:
     name: str
     recv_buffer: int | None = None
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        small = f" with a {self.recv_buffer}-byte receive buffer" if self.recv_buffer else ""
+        return f"opens connection {self.name}{small}"
+
 
 @dataclass(frozen=True)
 class Send:
@@ -82,6 +89,17 @@ class Send:
     def data(self) -> bytes:
         """All the bytes this step sends."""
         return b"".join(self.fragments)
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        shown = escape(self.data[:160]) + (
+            f" ... ({len(self.data)} bytes)" if len(self.data) > 160 else ""
+        )
+        how = " one byte at a time" if self.bytewise else ""
+        if len(self.fragments) > 1:
+            how = f" in {len(self.fragments)} pieces with a pause between them"
+        fin = ", then half-closes" if self.and_half_close else ""
+        return f"sends on {self.on}{how}{fin}: {shown}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,14 @@ class Expect:
     or_close: bool = False
     then: str | None = None
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        options = [spec.describe_status() for spec in self.alternatives]
+        said = f"expects on {self.on} a response: {'; or '.join(options)}"
+        if self.or_close:
+            said += "; or the connection closed"
+        return said + (f" (then the connection must be {self.then})" if self.then else "")
+
 
 @dataclass(frozen=True)
 class ExpectClosed:
@@ -136,6 +162,12 @@ class ExpectClosed:
 
     on: str
     clean: bool = False
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"expects the server to close {self.on}" + (
+            " cleanly (no reset)" if self.clean else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -147,12 +179,22 @@ class ExpectSilence:
     seconds: float | None = None
     clean: bool = False
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"expects no bytes on {self.on} for a while" + (
+            " and no reset" if self.clean else ""
+        )
+
 
 @dataclass(frozen=True)
 class HalfClose:
     """Shut down the sending side (SHUT_WR) and keep reading."""
 
     on: str
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"half-closes {self.on} (SHUT_WR) and keeps reading"
 
 
 @dataclass(frozen=True)
@@ -161,12 +203,20 @@ class Close:
 
     on: str
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"closes {self.on}"
+
 
 @dataclass(frozen=True)
 class Reset:
     """Abort the connection with a TCP reset (SO_LINGER 0)."""
 
     on: str
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"resets {self.on} (RST)"
 
 
 @dataclass(frozen=True)
@@ -176,10 +226,18 @@ class ReadBytes:
     on: str
     count: int
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"reads {self.count} bytes on {self.on} without judging them"
+
 
 @dataclass(frozen=True)
 class CheckAlive:
     """A fresh connection's GET / gets a response within the timeout."""
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return "checks that a fresh GET / is still answered"
 
 
 @dataclass(frozen=True)
@@ -188,6 +246,10 @@ class Wait:
 
     seconds: float
 
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        return f"waits {self.seconds:g} s"
+
 
 @dataclass(frozen=True)
 class Repeat:
@@ -195,6 +257,11 @@ class Repeat:
 
     times: int
     steps: tuple[Step, ...]
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        inner = "; ".join(step.describe() for step in self.steps)
+        return f"{self.times} times: {inner}"
 
 
 Step = (

@@ -1,12 +1,16 @@
-"""Reports of a run: the terminal scorecard, the JSON document, and the catalogue listings.
+"""Reports of a run: the terminal report, and the JSON, JUnit and HTML documents.
 
-All of them agree on one reading of a run, given here: green only when something was checked
-and no deciding scenario failed.
+Every reporter reads one RunReport and agrees on one reading of a run, given here: green only
+when a deciding scenario was judged and none failed. The file formats share one interface, a
+function from the RunReport to the document's text, registered by name in `FILE_FORMATS`
+(report/formats.py), so the command line writes each with the same few lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
 
@@ -26,3 +30,19 @@ def exit_status(verdicts: Sequence[Verdict], strict: bool) -> int:
     levels = deciding_levels(strict)
     judged = [v for v in verdicts if v.scenario.level in levels and v.outcome is Outcome.PASS]
     return EXIT_GREEN if judged else EXIT_UNCHECKED
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a reporter needs about one run against one server."""
+
+    verdicts: tuple[Verdict, ...]
+    target: str
+    started: datetime
+    duration_s: float
+    strict: bool
+
+    @property
+    def exit_status(self) -> int:
+        """The exit status `h1check run` gives for this run."""
+        return exit_status(self.verdicts, self.strict)

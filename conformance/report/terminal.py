@@ -1,8 +1,11 @@
-"""The terminal report: a compact scorecard by category, then every problem explained.
+"""The terminal report: a scorecard, then what to fix first, cause by cause.
 
-Each explanation carries what a beginner needs to act (after CodeCrafters' tester): what was
-expected and what came back, the bytes on the wire, the RFC sentence, a hint, and a command that
-reproduces it.
+A beginner reads a report top to bottom and acts on the first thing it says (after CodeCrafters'
+tester), so the default report is ordered by cause, not by category: each diagnosis
+(diagnoses.py) once, in the order a course fixes things, with one short example of what was sent
+and what came back, the RFC sentence and a command that reproduces it; then one line for each
+failure no diagnosis explains. Bodies in the example keep their first and last lines. Every
+failure in full, transcripts whole, is in `--verbose` and in the JSON and HTML reports.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from conformance import __version__
+from conformance.diagnoses import Diagnosed, diagnose
 from conformance.report import EXIT_FAILED, EXIT_GREEN, exit_status
 from conformance.scenarios import CATEGORIES, LEVEL_MEANINGS, LEVELS
 from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
@@ -25,6 +29,9 @@ PROBLEM_ORDER = (
     Outcome.SKIP,
 )
 MAX_NOTES = 4
+MAX_OUTPUT_CHARS = 160
+MAX_LISTED_IDS = 6
+RUN_HEAD, RUN_TAIL = 5, 1
 STYLES = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
 
 
@@ -51,30 +58,112 @@ def render_run(
     duration_s: float,
     strict: bool,
     color: bool = False,
+    verbose: bool = False,
 ) -> str:
-    """The whole report of one run: header, scorecard, explained problems, result line."""
+    """The whole report of one run: header, scorecard, causes to fix, other failures, result."""
     paint = Painter(color)
     deciding = {verdict.scenario.id for verdict in deciding_failures(verdicts, strict)}
     lines = [paint(f"h1check {__version__} · {target}", "bold"), ""]
     lines += scorecard(verdicts, deciding, paint)
-    problems = [v for v in verdicts if v.outcome not in (Outcome.PASS, Outcome.SKIP)]
-    problems.sort(key=lambda v: (v.scenario.id not in deciding, PROBLEM_ORDER.index(v.outcome)))
-    first_crash: dict[str, str] = {}  # Server output -> the scenario it is explained under.
-    for verdict in problems:
-        decides = verdict.scenario.id in deciding
-        output = verdict.server_output or ""
-        if verdict.outcome is Outcome.CRASH and output in first_crash:
-            lines.append(same_crash(verdict, first_crash[output], decides, paint))
-            continue
-        if output:
-            first_crash.setdefault(output, verdict.scenario.id)
-        lines += ["", explain(verdict, deciding=decides, strict=strict, color=color)]
+    diagnosed, unexplained = diagnose(list(verdicts))
+    if diagnosed:
+        lines += ["", paint("What to fix first", "bold")]
+        for number, found in enumerate(diagnosed, start=1):
+            lines += ["", *explain_cause(number, found, deciding, paint)]
+    others = [v for v in unexplained] + [v for v in verdicts if v.outcome is Outcome.ERROR]
+    if others:
+        heading = "Other failures" if diagnosed else "Failures"
+        lines += ["", paint(heading, "bold")]
+        lines += [one_line(v, v.scenario.id in deciding, paint) for v in others]
     skipped = [v for v in verdicts if v.outcome is Outcome.SKIP]
     if skipped:
-        lines += ["", "Not judged (another scenario is charged with what they met):"]
-        lines += [f"  SKIP  {v.scenario.id}: {v.message}" for v in skipped]
+        lines += ["", "Not judged (what they met is charged to another scenario):"]
+        lines += [
+            f"  SKIP  {v.scenario.id}: {v.message.removeprefix('not judged: ')}" for v in skipped
+        ]
+    if verbose:
+        problems = [v for v in verdicts if v.outcome not in (Outcome.PASS, Outcome.SKIP)]
+        problems.sort(key=lambda v: (v.scenario.id not in deciding, PROBLEM_ORDER.index(v.outcome)))
+        if problems:
+            lines += ["", paint("Every failure in full", "bold")]
+        for verdict in problems:
+            decides = verdict.scenario.id in deciding
+            lines += ["", explain(verdict, deciding=decides, strict=strict, color=color)]
+    elif any(v.outcome not in (Outcome.PASS, Outcome.SKIP) for v in verdicts):
+        lines += ["", "Every failure in full: run again with --verbose, or see the JSON report."]
     lines += ["", result_line(verdicts, deciding, strict, duration_s, paint)]
     return "\n".join(lines)
+
+
+def explain_cause(number: int, found: Diagnosed, deciding: set[str], paint: Painter) -> list[str]:
+    """One diagnosis: what is wrong, why, how to fix it, and one failure as evidence."""
+    example = found.example
+    scenario = example.scenario
+    decides = any(v.scenario.id in deciding for v in found.explained)
+    style = "red" if decides else "yellow"
+    lines = [paint(f"{number}. {found.title}", style), f"   {found.why}"]
+    lines.append(f"   Fix: {found.diagnosis.fix}")
+    others = [v.scenario.id for v in found.explained[1:]]
+    if others:
+        listed = ", ".join(others[:MAX_LISTED_IDS])
+        more = f" and {len(others) - MAX_LISTED_IDS} more" if len(others) > MAX_LISTED_IDS else ""
+        lines.append(f"   Also explains: {listed}{more}")
+    if not decides:
+        lines.append(f"   ({not_deciding_reason(scenario.level, strict=False)})")
+    heading = f"{example.outcome.upper()} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
+    lines.append(f"   Example: {heading}: {example.message}")
+    if example.expected:
+        lines.append(f"     Expected: {example.expected}")
+    if example.actual and example.actual != example.message:
+        lines.append(f"     Actual:   {example.actual}")
+    if example.transcript:
+        lines += [f"     {line}" for line in shorten(example.transcript)]
+    if example.server_output:
+        lines.append("     Server output:")
+        lines += [f"       {line}" for line in clip_output(example.server_output)]
+    lines.append(f'     {scenario.rfc}: "{scenario.requires}"')
+    if example.reproduction:
+        lines.append(f"     Reproduce: {paint(example.reproduction, 'dim')}")
+    return lines
+
+
+def one_line(verdict: Verdict, deciding: bool, paint: Painter) -> str:
+    """A failure in one line: outcome, id, level and what happened."""
+    scenario = verdict.scenario
+    heading = f"{verdict.outcome.upper():<5} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
+    style = "red" if deciding else "yellow"
+    harness = " (a problem in h1check itself)" if verdict.outcome is Outcome.ERROR else ""
+    return f"  {paint(heading, style)}  {verdict.message}{harness}"
+
+
+def shorten(transcript: Sequence[str]) -> list[str]:
+    """A transcript with each long run of lines in one direction cut to its first and last."""
+    lines: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) > RUN_HEAD + RUN_TAIL + 1:
+            arrow = run[0].split(" ", 1)[0]
+            hidden = len(run) - RUN_HEAD - RUN_TAIL
+            lines.extend([*run[:RUN_HEAD], f"{arrow} ... ({hidden} more lines)", *run[-RUN_TAIL:]])
+        else:
+            lines.extend(run)
+        run.clear()
+
+    for line in transcript:
+        if run and line.split(" ", 1)[0] != run[0].split(" ", 1)[0]:
+            flush()
+        run.append(line)
+    flush()
+    return lines
+
+
+def clip_output(output: str) -> list[str]:
+    """A server's output with each overlong line cut, and the cut marked."""
+    return [
+        line if len(line) <= MAX_OUTPUT_CHARS else line[:MAX_OUTPUT_CHARS] + " [...cut]"
+        for line in output.splitlines()
+    ]
 
 
 def scorecard(verdicts: Sequence[Verdict], deciding: set[str], paint: Painter) -> list[str]:
@@ -119,10 +208,12 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
         lines.append(f"  ({not_deciding_reason(scenario.level, strict)})")
     if verdict.expected:
         lines.append(f"  Expected: {verdict.expected}")
-    if verdict.actual:
+    if verdict.actual and verdict.actual != verdict.message:
         lines.append(f"  Actual:   {verdict.actual}")
     if verdict.choice:
-        lines.append(f"  Chose:    {verdict.choice}")
+        lines.append(
+            f"  Allowed:  the server answered with {verdict.choice}, which the RFC permits"
+        )
     notes = verdict.notes[:MAX_NOTES]
     lines += [f"  Note:     {note}" for note in notes]
     if len(verdict.notes) > len(notes):
@@ -133,22 +224,11 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
     lines.append(f'  {scenario.rfc}: "{scenario.requires}"')
     lines.append(f"  Hint:     {scenario.hint}")
     if verdict.server_output:
-        lines.append("  Server:")
-        lines += [f"    {line}" for line in verdict.server_output.splitlines()]
+        lines.append("  Server output:")
+        lines += [f"    {line}" for line in clip_output(verdict.server_output)]
     if verdict.reproduction:
         lines.append(f"  Reproduce: {paint(verdict.reproduction, 'dim')}")
     return "\n".join(lines)
-
-
-def same_crash(verdict: Verdict, first: str, deciding: bool, paint: Painter) -> str:
-    """One line for a crash whose server output was already shown under `first`.
-
-    A server that dies on every request would otherwise print the same traceback, and the same
-    advice, once per scenario; the JSON report keeps each verdict whole.
-    """
-    scenario = verdict.scenario
-    heading = f"CRASH {scenario.id}  [{scenario.level} · {scenario.rfc}]"
-    return paint(heading, "red" if deciding else "yellow") + f"  the same crash as {first}"
 
 
 def not_deciding_reason(level: str, strict: bool) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.report import RunReport
 from conformance.report.catalogue import REGENERATE, markdown
 from conformance.report.json_report import build_report
 from conformance.scenarios import load_catalogue
@@ -33,7 +34,8 @@ def test_report_schema_documents_exactly_the_fields_a_report_has() -> None:
     scenario = load_catalogue()[0]
     verdicts = [Verdict(scenario, Outcome.FAIL, "wrong status")]
     started = datetime.now(UTC)
-    report = build_report(verdicts, target="t", started=started, duration_s=1.0, strict=False)
+    run = RunReport(tuple(verdicts), target="t", started=started, duration_s=1.0, strict=False)
+    report = build_report(run)
     assert documented_fields("Top level") == list(report)
     assert documented_fields("`scenarios[]`") == list(report["scenarios"][0])
     assert documented_fields("`summary`") == list(report["summary"])

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conformance.engine import Settings, printf_escape, reproduction, run
+from conformance.engine import Settings, run
 from conformance.scenarios import load_catalogue, select
 from conformance.target import LaunchedTarget, RunningTarget
 from conformance.transcript import MAX_LINES, Transcript
@@ -161,37 +161,11 @@ def test_no_time_wait_is_left_on_the_servers_port(thread_target):
     assert _time_wait_on_local_port(target.port) == 0
 
 
-def test_failures_carry_transcript_and_reproduction(thread_target):
+def test_failures_carry_their_transcript(thread_target):
     (verdict,) = run(by_id(["basic.get-root"]), thread_target(no_length=True), FAST)
     assert verdict.outcome is Outcome.PASS
     assert verdict.transcript[0] == "> GET / HTTP/1.1\\r\\n"
     assert any(line.startswith("< HTTP/1.1 200 OK") for line in verdict.transcript)
-    assert verdict.reproduction == (
-        "printf 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n'"
-        f" | nc 127.0.0.1 {verdict_port(verdict)}"
-    )
-
-
-def verdict_port(verdict) -> str:
-    return verdict.reproduction.rsplit(" ", 1)[1]
-
-
-def test_reproduction_falls_back_to_h1check_for_several_connections():
-    (scenario,) = by_id(["concurrency.idle-connection"])
-    assert reproduction(scenario, "::1", 8080) == (
-        "h1check run --target [::1]:8080 --id concurrency.idle-connection"
-    )
-
-
-def test_reproduction_replays_fragments_with_pauses():
-    (scenario,) = by_id(["partial-reads.split-method"])
-    command = reproduction(scenario, "127.0.0.1", 8080)
-    assert command.startswith("(printf 'GE'; sleep ")
-    assert command.endswith(") | nc 127.0.0.1 8080")
-
-
-def test_printf_escape_keeps_every_byte_value():
-    assert printf_escape(b"100%\x00'\\\r\n\xff") == "100%%\\000\\047\\\\\\r\\n\\377"
 
 
 def test_transcript_stays_short_for_large_transfers():

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, exit_status
+from conformance.report import EXIT_FAILED, EXIT_GREEN, EXIT_UNCHECKED, RunReport, exit_status
 from conformance.report.json_report import build_report
-from conformance.report.terminal import one_line_summary, render_run, use_color
+from conformance.report.terminal import explain, one_line_summary, render_run, use_color
 from conformance.scenarios import Scenario
 from conformance.verdicts import Outcome, Verdict
 
@@ -84,13 +84,13 @@ def test_failure_explanation_has_everything_needed_to_act() -> None:
         reproduction="printf 'GET / HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 8080",
         choice="closed",
     )
-    text = render_run([failed], target="t", duration_s=0.5, strict=False)
+    text = explain(failed, deciding=True, strict=False)
     expected_block = [
         "FAIL  keep-alive.close  [MUST · RFC 9112 §9.6]  title of keep-alive.close",
         "  fail message",
         "  Expected: the connection closed",
         "  Actual:   it stayed open",
-        "  Chose:    closed",
+        "  Allowed:  the server answered with closed, which the RFC permits",
         "  On the wire (> sent, < received):",
         "    > GET / HTTP/1.1\\r\\n",
         "    < HTTP/1.1 200 OK\\r\\n",
@@ -103,7 +103,7 @@ def test_failure_explanation_has_everything_needed_to_act() -> None:
 
 def test_should_failure_is_reported_but_decides_only_when_strict() -> None:
     verdicts = [verdict("headers.a", Outcome.PASS), verdict("headers.b", Outcome.FAIL, "SHOULD")]
-    relaxed = render_run(verdicts, target="t", duration_s=0.1, strict=False)
+    relaxed = render_run(verdicts, target="t", duration_s=0.1, strict=False, verbose=True)
     strict = render_run(verdicts, target="t", duration_s=0.1, strict=True)
     assert "only --strict makes it decide" in relaxed
     assert relaxed.splitlines()[-1].startswith("PASS: every MUST and POLICY scenario passed")
@@ -120,7 +120,8 @@ def test_deciding_problems_are_explained_before_the_others() -> None:
         verdict("basic.should", Outcome.FAIL, "SHOULD"),
         verdict("basic.must", Outcome.FAIL),
     ]
-    text = render_run(verdicts, target="t", duration_s=0.1, strict=False)
+    text = render_run(verdicts, target="t", duration_s=0.1, strict=False, verbose=True)
+    text = text.split("Every failure in full", 1)[1]
     assert text.index("FAIL  basic.must") < text.index("FAIL  basic.should")
     assert "MAY: reported, never decides the exit status" in text
 
@@ -128,8 +129,8 @@ def test_deciding_problems_are_explained_before_the_others() -> None:
 def test_crash_shows_the_server_output_and_error_blames_the_harness() -> None:
     crashed = verdict("closed-clients.a", Outcome.CRASH, server_output="server killed\nOSError")
     harness = verdict("closed-clients.b", Outcome.ERROR)
-    text = render_run([crashed, harness], target="t", duration_s=0.1, strict=False)
-    assert "  Server:\n    server killed\n    OSError" in text
+    text = render_run([crashed, harness], target="t", duration_s=0.1, strict=False, verbose=True)
+    assert "  Server output:\n    server killed\n    OSError" in text
     assert "(a problem in h1check itself, not in the server)" in text
 
 
@@ -154,19 +155,48 @@ def test_policy_failures_decide_like_must_and_blocked_ones_too() -> None:
     assert exit_status(blocked, strict=False) == EXIT_FAILED
 
 
-def test_a_repeated_crash_output_is_printed_once() -> None:
+def test_a_repeated_crash_is_one_cause_with_its_output_once() -> None:
     output = "server exited with status 1\nNameError: name 'Ture' is not defined"
     crashes = [verdict(f"basic.c{n}", Outcome.CRASH, server_output=output) for n in range(3)]
     text = render_run(crashes, target="t", duration_s=0.1, strict=False)
-    assert text.count("NameError") == 1
-    assert "CRASH basic.c1  [MUST · RFC 9112 §9.6]  the same crash as basic.c0" in text.splitlines()
-    assert text.count("the same crash as basic.c0") == 2
+    assert "1. Your server crashed: NameError: name 'Ture' is not defined" in text
+    assert text.count("Server output:") == 1
+    assert "   Also explains: basic.c1, basic.c2" in text
+
+
+def test_causes_come_first_and_other_failures_take_one_line_each() -> None:
+    verdicts = [
+        verdict("partial-reads.split-method", Outcome.FAIL, "POLICY"),
+        verdict("partial-reads.byte-by-byte", Outcome.FAIL, "POLICY"),
+        verdict("headers.date-format", Outcome.FAIL),
+    ]
+    lines = render_run(verdicts, target="t", duration_s=0.1, strict=False).splitlines()
+    cause = lines.index("1. Your server treats one recv() as the whole request")
+    others = lines.index("Other failures")
+    assert cause < others
+    assert "   Also explains: partial-reads.byte-by-byte" in lines
+    assert lines[others + 1].startswith("  FAIL  headers.date-format  [MUST · RFC 9112 §9.6]")
+    assert len(lines) < 40
+
+
+def test_a_long_body_is_shown_by_its_first_and_last_lines() -> None:
+    body = [f"< line {n}\\n" for n in range(40)]
+    transcript = ["> GET / HTTP/1.1\\r\\n", *body]
+    failed = verdict("partial-reads.a", Outcome.FAIL, "POLICY", transcript=transcript)
+    text = render_run([failed], target="t", duration_s=0.1, strict=False)
+    assert "< line 0\\n" in text and "< line 39\\n" in text
+    assert "< ... (34 more lines)" in text
+    assert "< line 20\\n" not in text
+    assert "< line 20\\n" in render_run(
+        [failed], target="t", duration_s=0.1, strict=False, verbose=True
+    )
 
 
 def test_json_summary_names_the_deciding_failures() -> None:
     verdicts = [verdict("basic.a", Outcome.CRASH), verdict("basic.b", Outcome.FAIL, "SHOULD")]
     started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    report = build_report(verdicts, target="t", started=started, duration_s=1.23456, strict=False)
+    run = RunReport(tuple(verdicts), target="t", started=started, duration_s=1.23456, strict=False)
+    report = build_report(run)
     assert report["started"] == "2026-01-02T03:04:05+00:00"
     assert report["duration_s"] == 1.235
     summary = report["summary"]

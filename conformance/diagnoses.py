@@ -45,13 +45,18 @@ class Diagnosis:
     came_back: re.Pattern[str] | None
 
     def matches(self, verdict: Verdict, globs: tuple[str, ...]) -> bool:
-        """Whether a failing verdict fits this diagnosis under one of `globs`."""
-        if verdict.outcome not in self.outcomes:
-            return False
-        if not any(fnmatch.fnmatchcase(verdict.scenario.id, glob) for glob in globs):
-            return False
+        """Whether a failing verdict has one of the outcomes and an id matching one of `globs`."""
+        return verdict.outcome in self.outcomes and any(
+            fnmatch.fnmatchcase(verdict.scenario.id, glob) for glob in globs
+        )
+
+    def reveals(self, verdict: Verdict, glob: str) -> bool:
+        """Whether a failing verdict is evidence for this diagnosis: it matches `glob`, and what
+        came back fits `came_back` (the explained failures need only match `explains`)."""
         said = f"{verdict.message}\n{verdict.actual}"
-        return self.came_back is None or self.came_back.search(said) is not None
+        return self.matches(verdict, (glob,)) and (
+            self.came_back is None or self.came_back.search(said) is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def diagnose(
     found = []
     for diagnosis in diagnoses:
         evidence = [
-            next((v for v in unexplained if diagnosis.matches(v, (glob,))), None)
+            next((v for v in unexplained if diagnosis.reveals(v, glob)), None)
             for glob in diagnosis.requires
         ]
         if not all(evidence):

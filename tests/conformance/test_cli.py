@@ -9,6 +9,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,43 @@ def test_console_entry_point_never_shows_a_traceback() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("h1check: error: unknown category 'nope'")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_seed_style_server_report_fits_a_screenful_and_leads_with_its_cause(capsys) -> None:
+    server = [sys.executable, str(REPO / "fixtures" / "servers" / "seed_style.py"), "{port}"]
+    status, out, _ = run_cli(capsys, "run", "--", *server)
+    lines = out.splitlines()
+    assert status == 1
+    assert len(lines) <= 120
+    causes = [line for line in lines if re.match(r"\d+\. ", line)]
+    assert causes[0] == "1. Your responses are a status line and a body, with no header fields"
+    reproduce = [line.strip() for line in lines if "Reproduce:" in line]
+    assert reproduce and all(
+        line.startswith("Reproduce: h1check run --id ")
+        and line.endswith(shlex.join(["--", *server]))
+        for line in reproduce
+    )
+
+
+def test_report_files_come_from_one_run(always_500, tmp_path: Path, capsys) -> None:
+    junit, page = tmp_path / "r.xml", tmp_path / "r.html"
+    argv = ["run", "--category", "basic", "--junit", str(junit), "--html", str(page)]
+    status, out, _ = run_cli(capsys, *argv, "--", *always_500)
+    assert status == 1
+    assert f"JUnit report: {junit}" in out and f"HTML report: {page}" in out
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "2"
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http://" not in html
+    assert "basic.get-root" in html and "HTTP/1.1 500 Oops" in html
+
+
+def test_explain_prints_the_rfc_paragraph_and_the_steps(capsys) -> None:
+    status, out, _ = run_cli(capsys, "explain", "keep-alive.client-close")
+    assert status == 0
+    assert '  >> A server that receives a "close" connection option MUST initiate' in out
+    assert "  1. sends on main: GET / HTTP/1.1\\r\\n" in out
+    assert "Hint:" in out
+    status, _, err = run_cli(capsys, "explain", "keep-alive.clientclose")
+    assert status == 2
+    assert "did you mean keep-alive.client-close" in one_line_error(err)

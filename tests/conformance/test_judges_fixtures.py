@@ -1,4 +1,5 @@
-"""The suite judges right: every fixture server fails exactly the categories its defect breaks.
+"""The suite judges right: every fixture server fails exactly the categories its defect breaks,
+and the report's first diagnosis names that defect.
 
 Each file in fixtures/servers/ declares, in its docstring, the categories its one defect must
 make fail (`Expected failing categories: ...`, `none` for the careful servers). The whole
@@ -14,11 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from conformance.diagnoses import diagnose
 from conformance.engine import Settings, run
 from conformance.scenarios import load_catalogue
 from conformance.target import LaunchedTarget
 from conformance.verdicts import SERVER_FAULTS, Outcome
-from tests.fixture_servers import EXPECTED_PREFIX, SERVERS, expected_failures
+from tests.fixture_servers import (
+    EXPECTED_PREFIX,
+    SERVERS,
+    expected_failures,
+    expected_first_diagnosis,
+)
 
 FIXTURES = [path for path in SERVERS if EXPECTED_PREFIX in path.read_text(encoding="utf-8")]
 
@@ -37,6 +44,9 @@ def test_fails_exactly_the_declared_categories(server: Path):
         if v.outcome in SERVER_FAULTS
     )
     assert failed == expected_failures(server), f"failing scenarios:\n{explained}"
+    found, _ = diagnose(verdicts)
+    first = found[0].diagnosis.id if found else None
+    assert first == expected_first_diagnosis(server), [d.title for d in found]
 
 
 def test_there_is_a_careful_server_that_passes_everything():

@@ -85,20 +85,6 @@ class Session:
         self.choices: list[str] = []
         self.abrupt_end = False
         self._files: dict[str, bytes] = {}
-        self._handlers: dict[type, Callable[[Step], ReadResponse | None]] = {
-            Connect: self._connect,
-            Send: self.clients.send,
-            Expect: self._expect,
-            ExpectClosed: self._expect_closed,
-            ExpectSilence: self._expect_silence,
-            HalfClose: lambda step: self.clients.shutdown_write(self.clients.get(step.on)),
-            Close: self._client_close,
-            Reset: lambda step: self.clients.reset(self.clients.get(step.on)),
-            ReadBytes: self._read_bytes,
-            CheckAlive: lambda step: self.check_alive(),
-            Wait: lambda step: time.sleep(step.seconds),
-            Repeat: self._repeat,
-        }
 
     def run(self, steps: tuple[Step, ...]) -> None:
         """Run the steps in order; the first failing one raises."""
@@ -106,8 +92,13 @@ class Session:
             self.run_step(step)
 
     def run_step(self, step: Step) -> ReadResponse | None:
-        """Run one step; an Expect returns the response it read."""
-        return self._handlers[type(step)](step)
+        """Run one step; an Expect returns the response it read.
+
+        Each kind of step is run by the method named after its first key (`_step_send` for
+        `{ send = ... }`), so a new kind is one class in steps.py and one method here.
+        """
+        runner: Callable[[Step], ReadResponse | None] = getattr(self, f"_step_{step.keys[0]}")
+        return runner(step)
 
     def read_file(self, name: str) -> bytes:
         """The content of a document root file, which scenarios compare bodies with."""
@@ -131,7 +122,7 @@ class Session:
 
     # Responses -------------------------------------------------------------------------------
 
-    def _expect(self, step: Expect) -> ReadResponse:
+    def _step_expect(self, step: Expect) -> ReadResponse:
         conn = self.clients.get(step.on)
         expected = self._describe_expect(step)
         where = _where(conn.name, conn.reader.responses_requested + 1)
@@ -288,13 +279,13 @@ class Session:
                 "a reset (RST): the server closed with request bytes still unread",
             )
 
-    def _expect_closed(self, step: ExpectClosed) -> None:
+    def _step_closed(self, step: ExpectClosed) -> None:
         conn = self.clients.get(step.on)
         self._await_close(conn, "at this point")
         if step.clean:
             self._refuse_reset(conn)
 
-    def _expect_silence(self, step: ExpectSilence) -> None:
+    def _step_silent(self, step: ExpectSilence) -> None:
         conn = self.clients.get(step.on)
         seconds = self.settings.quiet_period if step.seconds is None else step.seconds
         self._refuse_extra_bytes(conn)
@@ -309,14 +300,29 @@ class Session:
 
     # Other steps -----------------------------------------------------------------------------
 
-    def _connect(self, step: Connect) -> None:
+    def _step_send(self, step: Send) -> None:
+        self.clients.send(step)
+
+    def _step_half_close(self, step: HalfClose) -> None:
+        self.clients.shutdown_write(self.clients.get(step.on))
+
+    def _step_reset(self, step: Reset) -> None:
+        self.clients.reset(self.clients.get(step.on))
+
+    def _step_check_alive(self, _step: CheckAlive) -> None:
+        self.check_alive()
+
+    def _step_wait(self, step: Wait) -> None:
+        time.sleep(step.seconds)
+
+    def _step_connect(self, step: Connect) -> None:
         self.clients.open(step.name, step.recv_buffer)
 
-    def _client_close(self, step: Close) -> None:
+    def _step_close(self, step: Close) -> None:
         # The scenario's own close waits for nothing: a client leaving mid-response is the point.
         self.clients.close(self.clients.get(step.on), "client closed the connection", wait=False)
 
-    def _read_bytes(self, step: ReadBytes) -> None:
+    def _step_read_bytes(self, step: ReadBytes) -> None:
         conn = self.clients.get(step.on)
         deadline = self._deadline()
         received = len(conn.reader.pending())
@@ -356,7 +362,7 @@ class Session:
         finally:
             self.clients.close(conn)
 
-    def _repeat(self, step: Repeat) -> None:
+    def _step_repeat(self, step: Repeat) -> None:
         for _ in range(step.times):
             self.run(step.steps)
 

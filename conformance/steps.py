@@ -39,9 +39,9 @@ spelled out: `{{TEXT*COUNT}}` expands to TEXT repeated COUNT times (e.g. a 64 Ki
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from conformance.transcript import escape
 
@@ -58,12 +58,57 @@ class StepError(ValueError):
     """A step table does not follow the vocabulary; the message says which key and why."""
 
 
+STEP_KINDS: dict[str, type[Step]] = {}
+
+
+class Step:
+    """One kind of step: its table key(s), how it is parsed, and how it reads in words.
+
+    Subclassing registers the kind under its `keys`, so a new kind of step is one class here (its
+    fields, `from_table` and `describe`) and one `_step_<key>` method of the Session that runs it.
+    """
+
+    keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for key in cls.keys:
+            STEP_KINDS[key] = cls
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Step:
+        """Build the step from its catalogue table (every key is read, or it is an error)."""
+        raise NotImplementedError
+
+    @property
+    def connection(self) -> str | None:
+        """The name of the connection the step acts on, if any."""
+        on = getattr(self, "on", None)
+        return on if isinstance(on, str) else None
+
+    def describe(self) -> str:
+        """The step in words, for `h1check explain`."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Connect:
+class Connect(Step):
     """Open a named connection (optionally with a small receive buffer, to stop reading early)."""
+
+    keys: ClassVar[tuple[str, ...]] = ("connect",)
 
     name: str
     recv_buffer: int | None = None
+
+    @property
+    def connection(self) -> str | None:
+        """See Step.connection: the connection this step opens."""
+        return self.name
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Connect:
+        """See Step.from_table."""
+        return cls(table.name("connect"), table.get("recv_buffer", int))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -72,12 +117,14 @@ class Connect:
 
 
 @dataclass(frozen=True)
-class Send:
+class Send(Step):
     """Send bytes, in fragments separated by a pause, or one byte at a time.
 
     With `and_half_close` the FIN (SHUT_WR) rides on the last data, so the server sees the request
     and the end of the stream at once, however fast it reads.
     """
+
+    keys: ClassVar[tuple[str, ...]] = ("send",)
 
     on: str
     fragments: tuple[bytes, ...]
@@ -89,6 +136,24 @@ class Send:
     def data(self) -> bytes:
         """All the bytes this step sends."""
         return b"".join(self.fragments)
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Send:
+        """See Step.from_table."""
+        value = table.get("send", (str, list))
+        texts = value if isinstance(value, list) else [value]
+        if not texts or not all(isinstance(text, str) and text for text in texts):
+            raise StepError("send: must be a non-empty string or a list of non-empty strings")
+        step = cls(
+            on=table.name("on"),
+            fragments=tuple(expand_template(text) for text in texts),
+            pause=table.seconds("pause"),
+            bytewise=table.get("bytewise", bool, False),
+            and_half_close=table.get("and_half_close", bool, False),
+        )
+        if step.bytewise and len(step.data) > 4096:
+            raise StepError("send: bytewise sending is limited to 4096 bytes to stay fast")
+        return step
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -133,7 +198,7 @@ class ResponseSpec:
 
 
 @dataclass(frozen=True)
-class Expect:
+class Expect(Step):
     """Read one response on a connection and require it to fit one of the alternatives.
 
     `then` adds a rule about the connection after the response: "open" (not announced closed),
@@ -141,11 +206,39 @@ class Expect:
     there) or "announced" (a close must be announced with `Connection: close`, and then happen).
     """
 
+    keys: ClassVar[tuple[str, ...]] = ("expect", "expect_one_of")
+
     on: str
     alternatives: tuple[ResponseSpec, ...]
     method: str = "GET"
     or_close: bool = False
     then: str | None = None
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Expect:
+        """See Step.from_table."""
+        kind = table.kind
+        if kind == "expect":
+            statuses = _parse_statuses(kind, table.get(kind, object))
+            alternatives = (_parse_response_spec(table, statuses),)
+        else:
+            options = table.get(kind, list)
+            if not options or not all(isinstance(option, dict) for option in options):
+                raise StepError(f"{kind}: must be a non-empty list of response tables")
+            alternatives = tuple(_parse_alternative(option) for option in options)
+        then = table.get("then", str)
+        if then is not None and then not in THEN_RULES:
+            raise StepError(f"{kind}: then must be one of {', '.join(THEN_RULES)}")
+        method = table.get("method", str, "GET")
+        if not re.fullmatch(r"[A-Z]+", method):
+            raise StepError(f"{kind}: method {method!r} is not an uppercase method name")
+        return cls(
+            on=table.name("on"),
+            alternatives=alternatives,
+            method=method,
+            or_close=table.get("or_close", bool, False),
+            then=then,
+        )
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -157,11 +250,18 @@ class Expect:
 
 
 @dataclass(frozen=True)
-class ExpectClosed:
+class ExpectClosed(Step):
     """The server closes the connection within the timeout without sending anything more."""
+
+    keys: ClassVar[tuple[str, ...]] = ("closed",)
 
     on: str
     clean: bool = False
+
+    @classmethod
+    def from_table(cls, table: _Table) -> ExpectClosed:
+        """See Step.from_table."""
+        return cls(table.name("closed"), table.get("clean", bool, False))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -171,13 +271,20 @@ class ExpectClosed:
 
 
 @dataclass(frozen=True)
-class ExpectSilence:
+class ExpectSilence(Step):
     """No byte arrives for a while (`seconds`, or the engine's quiet period); a close is fine,
     but with `clean` not a reset (which means the server left request bytes unread)."""
+
+    keys: ClassVar[tuple[str, ...]] = ("silent",)
 
     on: str
     seconds: float | None = None
     clean: bool = False
+
+    @classmethod
+    def from_table(cls, table: _Table) -> ExpectSilence:
+        """See Step.from_table."""
+        return cls(table.name("silent"), table.seconds("seconds"), table.get("clean", bool, False))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -187,10 +294,17 @@ class ExpectSilence:
 
 
 @dataclass(frozen=True)
-class HalfClose:
+class HalfClose(Step):
     """Shut down the sending side (SHUT_WR) and keep reading."""
 
+    keys: ClassVar[tuple[str, ...]] = ("half_close",)
+
     on: str
+
+    @classmethod
+    def from_table(cls, table: _Table) -> HalfClose:
+        """See Step.from_table."""
+        return cls(table.name("half_close"))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -198,10 +312,17 @@ class HalfClose:
 
 
 @dataclass(frozen=True)
-class Close:
+class Close(Step):
     """Close the connection from the client side."""
 
+    keys: ClassVar[tuple[str, ...]] = ("close",)
+
     on: str
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Close:
+        """See Step.from_table."""
+        return cls(table.name("close"))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -209,10 +330,17 @@ class Close:
 
 
 @dataclass(frozen=True)
-class Reset:
+class Reset(Step):
     """Abort the connection with a TCP reset (SO_LINGER 0)."""
 
+    keys: ClassVar[tuple[str, ...]] = ("reset",)
+
     on: str
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Reset:
+        """See Step.from_table."""
+        return cls(table.name("reset"))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -220,11 +348,18 @@ class Reset:
 
 
 @dataclass(frozen=True)
-class ReadBytes:
+class ReadBytes(Step):
     """Read at least `count` raw bytes (e.g. the start of a download) without judging them."""
+
+    keys: ClassVar[tuple[str, ...]] = ("read_bytes",)
 
     on: str
     count: int
+
+    @classmethod
+    def from_table(cls, table: _Table) -> ReadBytes:
+        """See Step.from_table."""
+        return cls(table.name("on"), _positive(table, "read_bytes", MAX_GENERATED_BYTES))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -232,8 +367,17 @@ class ReadBytes:
 
 
 @dataclass(frozen=True)
-class CheckAlive:
+class CheckAlive(Step):
     """A fresh connection's GET / gets a response within the timeout."""
+
+    keys: ClassVar[tuple[str, ...]] = ("check_alive",)
+
+    @classmethod
+    def from_table(cls, table: _Table) -> CheckAlive:
+        """See Step.from_table."""
+        if not table.get("check_alive", bool):
+            raise StepError(f"{table.kind}: the only meaningful value is true")
+        return cls()
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -241,10 +385,19 @@ class CheckAlive:
 
 
 @dataclass(frozen=True)
-class Wait:
+class Wait(Step):
     """Let time pass without doing anything (bounded, a fraction of a second)."""
 
+    keys: ClassVar[tuple[str, ...]] = ("wait",)
+
     seconds: float
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Wait:
+        """See Step.from_table."""
+        seconds = table.seconds("wait")
+        assert seconds is not None  # `wait` is the table's own key, so it is there.
+        return cls(seconds)
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
@@ -252,32 +405,26 @@ class Wait:
 
 
 @dataclass(frozen=True)
-class Repeat:
+class Repeat(Step):
     """Run the nested steps `times` times in a row."""
+
+    keys: ClassVar[tuple[str, ...]] = ("repeat",)
 
     times: int
     steps: tuple[Step, ...]
+
+    @classmethod
+    def from_table(cls, table: _Table) -> Repeat:
+        """See Step.from_table."""
+        nested = table.get("steps", list)
+        if not nested:
+            raise StepError("repeat: needs a non-empty steps list")
+        return cls(times=_positive(table, "repeat", 100), steps=parse_steps(nested))
 
     def describe(self) -> str:
         """The step in words, for `h1check explain`."""
         inner = "; ".join(step.describe() for step in self.steps)
         return f"{self.times} times: {inner}"
-
-
-Step = (
-    Connect
-    | Send
-    | Expect
-    | ExpectClosed
-    | ExpectSilence
-    | HalfClose
-    | Close
-    | Reset
-    | ReadBytes
-    | CheckAlive
-    | Wait
-    | Repeat
-)
 
 
 def expand_template(text: str) -> bytes:
@@ -399,31 +546,6 @@ def _parse_response_spec(table: _Table, statuses: tuple[str, ...] | None) -> Res
     return spec
 
 
-def _parse_expect(table: _Table, kind: str) -> Expect:
-    if kind == "expect":
-        alternatives = (
-            _parse_response_spec(table, _parse_statuses(kind, table.get(kind, object))),
-        )
-    else:
-        options = table.get(kind, list)
-        if not options or not all(isinstance(option, dict) for option in options):
-            raise StepError(f"{kind}: must be a non-empty list of response tables")
-        alternatives = tuple(_parse_alternative(option) for option in options)
-    then = table.get("then", str)
-    if then is not None and then not in THEN_RULES:
-        raise StepError(f"{kind}: then must be one of {', '.join(THEN_RULES)}")
-    method = table.get("method", str, "GET")
-    if not re.fullmatch(r"[A-Z]+", method):
-        raise StepError(f"{kind}: method {method!r} is not an uppercase method name")
-    return Expect(
-        on=table.name("on"),
-        alternatives=alternatives,
-        method=method,
-        or_close=table.get("or_close", bool, False),
-        then=then,
-    )
-
-
 def _parse_alternative(option: dict[str, Any]) -> ResponseSpec:
     table = _Table(option, "expect_one_of")
     spec = _parse_response_spec(
@@ -433,23 +555,6 @@ def _parse_alternative(option: dict[str, Any]) -> ResponseSpec:
     return spec
 
 
-def _parse_send(table: _Table) -> Send:
-    value = table.get("send", (str, list))
-    texts = value if isinstance(value, list) else [value]
-    if not texts or not all(isinstance(text, str) and text for text in texts):
-        raise StepError("send: must be a non-empty string or a list of non-empty strings")
-    step = Send(
-        on=table.name("on"),
-        fragments=tuple(expand_template(text) for text in texts),
-        pause=table.seconds("pause"),
-        bytewise=table.get("bytewise", bool, False),
-        and_half_close=table.get("and_half_close", bool, False),
-    )
-    if step.bytewise and len(step.data) > 4096:
-        raise StepError("send: bytewise sending is limited to 4096 bytes to stay fast")
-    return step
-
-
 def _positive(table: _Table, key: str, limit: int) -> int:
     value = table.get(key, int)
     if not 0 < value <= limit:
@@ -457,48 +562,16 @@ def _positive(table: _Table, key: str, limit: int) -> int:
     return value
 
 
-def _parse_repeat(table: _Table) -> Repeat:
-    nested = table.get("steps", list)
-    if not nested:
-        raise StepError("repeat: needs a non-empty steps list")
-    return Repeat(times=_positive(table, "repeat", 100), steps=parse_steps(nested))
-
-
-_PARSERS: dict[str, Callable[[_Table], Step]] = {
-    "connect": lambda t: Connect(t.name("connect"), t.get("recv_buffer", int)),
-    "send": _parse_send,
-    "expect": lambda t: _parse_expect(t, "expect"),
-    "expect_one_of": lambda t: _parse_expect(t, "expect_one_of"),
-    "closed": lambda t: ExpectClosed(t.name("closed"), t.get("clean", bool, False)),
-    "silent": lambda t: ExpectSilence(
-        t.name("silent"), t.seconds("seconds"), t.get("clean", bool, False)
-    ),
-    "half_close": lambda t: HalfClose(t.name("half_close")),
-    "close": lambda t: Close(t.name("close")),
-    "reset": lambda t: Reset(t.name("reset")),
-    "read_bytes": lambda t: ReadBytes(
-        t.name("on"), _positive(t, "read_bytes", MAX_GENERATED_BYTES)
-    ),
-    "check_alive": lambda t: CheckAlive() if t.get("check_alive", bool) else _refuse_false(t),
-    "wait": lambda t: Wait(t.seconds("wait")),
-    "repeat": _parse_repeat,
-}
-
-
-def _refuse_false(table: _Table) -> Step:
-    raise StepError(f"{table.kind}: the only meaningful value is true")
-
-
 def parse_step(table: Any) -> Step:
     """Parse one step table, raising StepError on anything outside the vocabulary."""
     if not isinstance(table, dict):
         raise StepError(f"a step must be a table, got {table!r}")
-    kinds = [key for key in table if key in _PARSERS]
+    kinds = [key for key in table if key in STEP_KINDS]
     if len(kinds) != 1:
         found = ", ".join(kinds) if kinds else "none"
-        raise StepError(f"a step needs exactly one of {', '.join(_PARSERS)} (found {found})")
+        raise StepError(f"a step needs exactly one of {', '.join(STEP_KINDS)} (found {found})")
     parsed = _Table(table, kinds[0])
-    step = _PARSERS[kinds[0]](parsed)
+    step = STEP_KINDS[kinds[0]].from_table(parsed)
     parsed.done()
     return step
 
@@ -521,7 +594,7 @@ def check_connection_use(steps: Iterable[Step], opened: set[str] | None = None) 
         if isinstance(step, Repeat):
             check_connection_use(step.steps, opened)
             continue
-        name = connection_of(step)
+        name = step.connection
         if name is None:
             continue
         if isinstance(step, Connect) or (isinstance(step, Send) and name not in seen):
@@ -533,12 +606,3 @@ def check_connection_use(steps: Iterable[Step], opened: set[str] | None = None) 
         if isinstance(step, Close | Reset):
             opened.discard(name)
     return opened
-
-
-def connection_of(step: Step) -> str | None:
-    """The name of the connection a step acts on, if any."""
-    if isinstance(step, Connect):
-        return step.name
-    if isinstance(step, CheckAlive | Wait | Repeat):
-        return None
-    return step.on

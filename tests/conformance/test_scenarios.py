@@ -18,7 +18,16 @@ from conformance.scenarios import (
     load_catalogue,
     select,
 )
-from conformance.steps import Expect, Repeat, Send, StepError, expand_template, parse_step
+from conformance.session import Session
+from conformance.steps import (
+    STEP_KINDS,
+    Expect,
+    Repeat,
+    Send,
+    StepError,
+    expand_template,
+    parse_step,
+)
 from conformance.verdicts import Outcome, Verdict, deciding_failures, summarize
 
 VALID = """
@@ -247,3 +256,11 @@ def test_verdict_json_has_the_report_fields():
         assert key in record
     assert record["outcome"] == "fail"
     assert {"transcript", "expected", "actual", "reproduction", "choice", "hint"} <= set(record)
+
+
+def test_every_step_kind_has_a_session_method_that_runs_it():
+    missing = [
+        key for key, kind in STEP_KINDS.items() if not hasattr(Session, f"_step_{kind.keys[0]}")
+    ]
+    assert missing == []
+    assert all(key in STEP_KINDS[key].keys for key in STEP_KINDS)

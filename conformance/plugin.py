@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
+from _pytest._code.code import TerminalRepr, TracebackStyle
 
 from conformance.cli import Reproducer, host_port
 from conformance.engine import run
@@ -112,7 +114,9 @@ class ScenarioSession:
         self.reproduce = Reproducer(["h1check", "run"])
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
         """Add the scenarios' collector beside whatever the session collects from disk."""
         report = yield
         if isinstance(collector, pytest.Session) and report.passed:
@@ -144,6 +148,13 @@ class ScenarioSession:
             self.target = None
 
 
+def scenario_session(config: pytest.Config) -> ScenarioSession:
+    """The plugin's session object, registered when a server was named."""
+    session = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(session, ScenarioSession), "scenario items exist only with a server named"
+    return session
+
+
 class ScenarioCollector(pytest.Collector):
     """Collects one item per catalogue scenario, in catalogue order."""
 
@@ -166,7 +177,7 @@ class DecidingFailure(Exception):
 class ScenarioItem(pytest.Item):
     """One scenario as a test: pass, fail (deciding), xfail (not deciding) or skip."""
 
-    def __init__(self, *, scenario: Scenario, **kwargs: object) -> None:
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
         self.add_marker(scenario.category)
@@ -174,7 +185,7 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         """Judge the scenario and turn its verdict into a pytest outcome."""
-        session: ScenarioSession = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
+        session = scenario_session(self.config)
         selected = [item.scenario for item in self.session.items if isinstance(item, ScenarioItem)]
         verdict = session.judge(self.scenario, selected)
         self.user_properties += [("outcome", str(verdict.outcome)), ("rfc", self.scenario.rfc)]
@@ -187,12 +198,14 @@ class ScenarioItem(pytest.Item):
         pytest.xfail(f"{self.scenario.level} ({verdict.outcome}): {verdict.message}")
 
     def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None
-    ) -> str:
-        """Explain a failed scenario the way `h1check run` does."""
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: TracebackStyle | None = None,
+    ) -> str | TerminalRepr:
+        """Explain a failed scenario the way `h1check run --verbose` does."""
         if isinstance(excinfo.value, DecidingFailure):
-            session: ScenarioSession = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
-            return explain(excinfo.value.verdict, deciding=True, strict=session.strict)
+            strict = scenario_session(self.config).strict
+            return explain(excinfo.value.verdict, deciding=True, strict=strict)
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[str, None, str]:

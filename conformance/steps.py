@@ -218,6 +218,7 @@ class Expect(Step):
     def from_table(cls, table: _Table) -> Expect:
         """See Step.from_table."""
         kind = table.kind
+        alternatives: tuple[ResponseSpec, ...]
         if kind == "expect":
             statuses = _parse_statuses(kind, table.get(kind, object))
             alternatives = (_parse_response_spec(table, statuses),)

@@ -42,7 +42,8 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise StartupError(f"cannot listen on {host}:{port}: {error.strerror.lower()}") from None
+        reason = (error.strerror or str(error)).lower()
+        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
     return sock
 
 

@@ -58,7 +58,7 @@ def _file_response(head: RequestHead, found: files.StaticFile, limits: Limits) -
     start, end = 0, found.size
     status = 200
     wanted = _requested_range(head, found)
-    if wanted == "unsatisfiable":
+    if isinstance(wanted, str):  # "unsatisfiable"
         response = error_response(416, "The requested range is outside the file.")
         response.headers.append(("Content-Range", f"bytes */{found.size}"))
         return response

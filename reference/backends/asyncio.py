@@ -56,6 +56,7 @@ class AsyncioBackend(Backend):
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = self.site.connection(time.monotonic())
         task = asyncio.current_task()
+        assert task is not None  # start_server runs each handler in a task of its own.
         self._live[task] = connection
         try:
             await self._drive(connection, reader, writer)

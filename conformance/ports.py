@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 TCP_LISTEN = "0A"
-TCP_TIME_WAIT = "06"
 
 
 def pick_free_port() -> int:
@@ -102,3 +101,24 @@ def process_group_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def held_only_by_time_wait(host: str, port: int) -> bool:
+    """Whether only connections still closing (TIME_WAIT) keep `port` on `host` from being bound:
+    a bind fails without SO_REUSEADDR and succeeds with it. The probe binds and never listens, so
+    no server sees it."""
+    return not can_bind(host, port, reuse_address=False) and can_bind(
+        host, port, reuse_address=True
+    )
+
+
+def can_bind(host: str, port: int, *, reuse_address: bool) -> bool:
+    """Whether a socket could bind (host, port) right now; it is closed at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(reuse_address))
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -26,12 +26,11 @@ import conformance
 from conformance.docroot import CANARY_NAME, CANARY_TEXT, source_docroot, write_docroot
 from conformance.oracle import ClosedBeforeResponse, FramingError, ResponseReader, ResponseTimeout
 from conformance.ports import (
-    TCP_TIME_WAIT,
+    held_only_by_time_wait,
     listeners,
     pick_free_port,
     port_holder,
     process_group_ports,
-    tcp_sockets,
 )
 
 START_TIMEOUT_S = 10.0
@@ -233,12 +232,7 @@ class LaunchedTarget(Target):
         assert self.process is not None and self.process.returncode is not None
         tail = output_tail(self.log_path)
         if any(marker in tail.lower() for marker in ADDRESS_IN_USE_MARKERS):
-            states = {entry.state for entry in tcp_sockets() if entry.port == self.port}
-            reason = (
-                "connections in TIME_WAIT hold it and the server does not set SO_REUSEADDR"
-                if TCP_TIME_WAIT in states
-                else "another socket holds it"
-            )
+            reason = address_in_use_reason(self.host, self.port)
             return f"server could not bind port {self.port}: EADDRINUSE ({reason})"
         last_line = tail.splitlines()[-1].strip() if tail else "no output"
         status = exit_description(self.process.returncode)
@@ -290,6 +284,16 @@ class LaunchedTarget(Target):
         status = "still running" if returncode is None else exit_description(returncode)
         tail = output_tail(self.log_path) if self.workdir is not None else ""
         return f"server {status}\n{tail}" if tail else f"server {status} (no output)"
+
+
+def address_in_use_reason(host: str, port: int) -> str:
+    """Why a server could not bind `port`: who listens on it, or connections closing there."""
+    holder = port_holder(port)
+    if holder is not None:
+        return f"{holder} listens on it"
+    if held_only_by_time_wait(host, port):
+        return "connections in TIME_WAIT hold it and the server does not set SO_REUSEADDR"
+    return "another socket holds it"
 
 
 def wrong_port_message(expected: int, elsewhere: list[int]) -> str:

@@ -15,10 +15,17 @@ import pytest
 
 from conformance.docroot import CANARY_NAME, CANARY_TEXT, write_docroot
 from conformance.ports import pick_free_port
-from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, TargetError
+from conformance.target import (
+    LaunchedTarget,
+    ReferenceTarget,
+    RunningTarget,
+    TargetError,
+    address_in_use_reason,
+)
 
 # A tiny server whose behaviour the tests choose: it records how it was launched, answers each
-# connection with the number of connections accepted so far, and can crash or spawn a child.
+# connection with the number of connections accepted so far, and can crash, spawn a child, or
+# bind without SO_REUSEADDR.
 TOY_SERVER = """
 import json, os, pathlib, signal, socket, subprocess, sys
 port, mode = int(sys.argv[1].removeprefix("--port=")), sys.argv[2]
@@ -36,7 +43,12 @@ if mode == "eaddrinuse":
     held.bind(("127.0.0.1", port))
     socket.socket().bind(("127.0.0.1", port))
 print("toy server starting", flush=True)
-listener = socket.create_server(("127.0.0.1", port))
+if mode == "no-reuseaddr":
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+else:
+    listener = socket.create_server(("127.0.0.1", port))
 accepted = 0
 while True:
     connection, _ = listener.accept()
@@ -60,6 +72,17 @@ def toy_server(tmp_path: Path) -> Path:
 def toy(script: Path, mode: str = "count", port: str = "{port}") -> list[str]:
     """The command line that runs the toy server in `mode`."""
     return [sys.executable, str(script), port, mode]
+
+
+def time_wait_port() -> int:
+    """A port held only by a connection in TIME_WAIT: its server side closed first."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()
+            client.recv(1)  # The server's FIN has arrived; closing now answers it.
+    return port
 
 
 def ask_count(target: LaunchedTarget) -> bytes:
@@ -146,8 +169,32 @@ def test_server_exiting_at_once_fails_fast_with_its_output() -> None:
 
 
 def test_address_in_use_is_reported_as_such(toy_server: Path) -> None:
-    with pytest.raises(TargetError, match=r"could not bind port \d+: EADDRINUSE"):
-        LaunchedTarget(toy(toy_server, "eaddrinuse")).start()
+    target = LaunchedTarget(toy(toy_server, "eaddrinuse"))
+    with pytest.raises(TargetError) as raised:
+        target.start()
+    assert str(raised.value) == (
+        f"server could not bind port {target.port}: EADDRINUSE (another socket holds it)"
+    )
+
+
+def test_time_wait_is_blamed_on_a_server_without_so_reuseaddr(toy_server: Path) -> None:
+    port = time_wait_port()
+    with pytest.raises(TargetError) as raised:
+        LaunchedTarget(toy(toy_server, "no-reuseaddr"), port=port).start()
+    assert str(raised.value) == (
+        f"server could not bind port {port}: EADDRINUSE (connections in TIME_WAIT hold it"
+        " and the server does not set SO_REUSEADDR)"
+    )
+    with LaunchedTarget(toy(toy_server), port=port) as target:
+        assert ask_count(target) == b"1"
+
+
+def test_address_in_use_names_a_listener_over_closing_connections() -> None:
+    port = time_wait_port()
+    assert address_in_use_reason("127.0.0.1", port).startswith("connections in TIME_WAIT")
+    with socket.create_server(("127.0.0.1", port)):
+        reason = address_in_use_reason("127.0.0.1", port)
+    assert reason.startswith(f"pid {os.getpid()}: ") and reason.endswith(" listens on it")
 
 
 def test_server_on_another_port_is_named_without_waiting_for_the_timeout(

@@ -1,8 +1,16 @@
-"""Who listens on a loopback port, read from the kernel's socket tables rather than by connecting.
+"""Who listens on a loopback port, asked of the operating system rather than found by connecting.
 
 The suite must know whether a server it launched listens yet, on which port, and who else holds
 a port it wants, without ever opening a connection: a connect-and-close is itself a scenario that
 some course servers die of (see conformance.target).
+
+Sockets are read through psutil, so this works wherever psutil does (Linux, macOS, the BSDs), but
+what a user may see differs. Any user may list the sockets of their own processes, and that is
+cheap, so the server the suite launched (always ours) is watched that way, every poll. Listing
+every socket of the system reads every process's descriptors, and macOS refuses it to anyone but
+root; it is kept for the rare question of who else holds a port, and a refusal narrows the answer
+to the processes this user may inspect. A socket in TIME_WAIT belongs to no process, and macOS
+never shows it, so whether one blocks a port is asked of the kernel with a bind instead.
 """
 
 from __future__ import annotations
@@ -10,11 +18,18 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import NamedTuple
 
-TCP_LISTEN = "0A"
+import psutil
+
+
+class Listener(NamedTuple):
+    """A socket in LISTEN state: its owner (None when not ours to see), port and family."""
+
+    pid: int | None
+    port: int
+    family: socket.AddressFamily
 
 
 def pick_free_port() -> int:
@@ -24,89 +39,84 @@ def pick_free_port() -> int:
         return probe.getsockname()[1]
 
 
-class TcpSocket(NamedTuple):
-    """One row of /proc/net/tcp or /proc/net/tcp6."""
+def listeners(port: int) -> list[Listener]:
+    """The sockets listening on `port` anywhere on this system (costly: use sparingly).
 
-    table: str
-    port: int
-    state: str
-    inode: int
-
-
-def tcp_sockets() -> list[TcpSocket]:
-    """Every TCP socket of this network namespace, IPv4 and IPv6."""
-    found = []
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path("/proc/net", table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            port = int(fields[1].rsplit(":", 1)[1], 16)
-            found.append(TcpSocket(table, port, fields[3], int(fields[9])))
-    return found
-
-
-def listeners(port: int) -> list[TcpSocket]:
-    """The sockets in LISTEN state on `port`."""
-    return [entry for entry in tcp_sockets() if entry.port == port and entry.state == TCP_LISTEN]
-
-
-def open_sockets() -> Iterator[tuple[int, int]]:
-    """Yield (pid, socket inode) for every socket descriptor this user may inspect."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            descriptors = list((proc / "fd").iterdir())
-        except OSError:
-            continue
-        for descriptor in descriptors:
-            # A descriptor may close between listing and reading; the listing's own one always does.
-            with contextlib.suppress(OSError):
-                link = os.readlink(descriptor)
-                if link.startswith("socket:["):
-                    yield int(proc.name), int(link[8:-1])
-
-
-def describe_process(pid: int) -> str:
-    """Name a process for an error message, e.g. 'pid 1234: python3 server.py'."""
+    Where the full listing is refused (macOS, unless root), only the sockets of processes this
+    user may inspect are found.
+    """
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return f"pid {pid}"
-    command = " ".join(part.decode(errors="replace") for part in argv if part)
-    return f"pid {pid}: {command}" if command else f"pid {pid}"
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return [found for found in listeners_of(psutil.pids()) if found.port == port]
+    return [
+        Listener(connection.pid, connection.laddr.port, connection.family)
+        for connection in connections
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+    ]
 
 
-def port_holder(port: int) -> str | None:
-    """Describe who listens on `port` (None when nobody does)."""
-    held_by = {entry.inode for entry in listeners(port)}
-    if not held_by:
-        return None
-    owners = [pid for pid, inode in open_sockets() if inode in held_by]
-    return describe_process(min(owners)) if owners else "another process"
+def group_listeners(group: int) -> list[Listener]:
+    """The listening sockets of every process in process group `group`.
+
+    Cheap enough to poll: one getpgid per process, and only the group's descriptors are read.
+    """
+    return listeners_of(pid for pid in psutil.pids() if process_group_of(pid) == group)
 
 
-def process_group_ports(group: int) -> list[int]:
-    """Ports on which any process of `group` listens (to explain a server on a wrong port)."""
-    inodes = {inode for pid, inode in open_sockets() if process_group_of(pid) == group}
-    return sorted({e.port for e in tcp_sockets() if e.state == TCP_LISTEN and e.inode in inodes})
+def listeners_of(pids: Iterable[int]) -> list[Listener]:
+    """The listening sockets of the processes `pids`, skipping any gone or not ours to inspect."""
+    found = []
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        found += [
+            Listener(pid, connection.laddr.port, connection.family)
+            for connection in connections
+            if connection.status == psutil.CONN_LISTEN
+        ]
+    return found
 
 
 def process_group_of(pid: int) -> int | None:
     """The process group of `pid`, or None when it has exited."""
     try:
         return os.getpgid(pid)
-    except ProcessLookupError:
+    except OSError:
         return None
 
 
+def port_holder(port: int) -> str | None:
+    """Describe who listens on `port` (None when nobody this user may see does)."""
+    holders = listeners(port)
+    if not holders:
+        return None
+    owners = [holder.pid for holder in holders if holder.pid is not None]
+    return describe_process(min(owners)) if owners else "another process"
+
+
+def describe_process(pid: int) -> str:
+    """Name a process for an error message, e.g. 'pid 1234: python3 server.py'."""
+    try:
+        process = psutil.Process(pid)
+        command = ""
+        # Another user's command line may be hidden (macOS) while its name is not.
+        with contextlib.suppress(psutil.AccessDenied):
+            command = " ".join(process.cmdline())
+        command = command or process.name()
+    except psutil.Error:
+        return f"pid {pid}"
+    return f"pid {pid}: {command}" if command else f"pid {pid}"
+
+
 def held_only_by_time_wait(host: str, port: int) -> bool:
-    """Whether only connections still closing (TIME_WAIT) keep `port` on `host` from being bound:
-    a bind fails without SO_REUSEADDR and succeeds with it. The probe binds and never listens, so
-    no server sees it."""
+    """Whether connections still closing (TIME_WAIT) are all that keep `port` on `host` taken.
+
+    That is the case when a bind fails without SO_REUSEADDR and succeeds with it. The probe binds
+    and never listens, so no server sees it.
+    """
     return not can_bind(host, port, reuse_address=False) and can_bind(
         host, port, reuse_address=True
     )

@@ -1,9 +1,14 @@
 """Servers under test: one the suite launches, one already running, or the bundled reference.
 
-A launched server is judged ready when its port shows up in LISTEN state in /proc/net/tcp or
-/proc/net/tcp6 — never by connecting, because a bare connect-and-close is itself a "closed
-client" scenario and course servers often die on it (an IndexError on an empty request, an EBADF
-from epoll.unregister). Only a server someone else started is probed with one complete GET /.
+A launched server is judged ready when the operating system reports a socket of its process
+group in LISTEN state on the port (see conformance.ports) — never by connecting, because a bare
+connect-and-close is itself a "closed client" scenario and course servers often die on it (an
+IndexError on an empty request, an EBADF from epoll.unregister). Only a server someone else
+started is probed with one complete GET /.
+
+The command runs in a process group of its own, which the suite watches for the listening socket
+and signals as a whole to stop the server: a shell wrapper or pre-forked workers are the server
+as much as the process the suite started.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import conformance
 from conformance.docroot import CANARY_NAME, CANARY_TEXT, source_docroot, write_docroot
 from conformance.oracle import ClosedBeforeResponse, FramingError, ResponseReader, ResponseTimeout
 from conformance.ports import (
+    Listener,
+    group_listeners,
     held_only_by_time_wait,
     listeners,
     pick_free_port,
     port_holder,
-    process_group_ports,
 )
 
 START_TIMEOUT_S = 10.0
@@ -38,6 +44,9 @@ STOP_GRACE_S = 2.0
 PROBE_TIMEOUT_S = 2.0
 OUTPUT_TAIL_LINES = 20
 LOG_NAME = "server-output.log"
+POLL_INTERVAL_S = 0.02
+# Costly checks run once per this many polls (about twice a second).
+POLLS_PER_SYSTEM_SCAN = 25
 
 ADDRESS_IN_USE_MARKERS = ("address already in use", "eaddrinuse", "errno 98")
 
@@ -206,23 +215,29 @@ class LaunchedTarget(Target):
         return argument.replace("{port}", str(self.port)).replace("{root}", str(self.docroot))
 
     def wait_until_listening(self) -> None:
-        """Poll /proc/net/tcp{,6} until the port is in LISTEN state, failing fast on exit."""
+        """Poll the server's process group until it listens on the port, failing fast on exit."""
         assert self.process is not None
         deadline = time.monotonic() + self.start_timeout
         polls = 0
         while time.monotonic() < deadline:
-            listening = listeners(self.port)
-            if listening:
-                self.host = "127.0.0.1" if any(e.table == "tcp" for e in listening) else "::1"
+            group_sockets = group_listeners(self.process.pid)
+            if ready := [entry for entry in group_sockets if entry.port == self.port]:
+                self.host = loopback_host(ready)
                 return
             if self.process.poll() is not None:
                 raise TargetError(self.early_exit_message())
             polls += 1
-            # Scanning every process's descriptors is costly, so a wrong port is looked for
-            # only twice a second; a course server with a hard-coded port is caught early.
-            if polls % 25 == 0 and (elsewhere := process_group_ports(self.process.pid)):
-                raise TargetError(wrong_port_message(self.port, elsewhere))
-            time.sleep(0.02)
+            if polls % POLLS_PER_SYSTEM_SCAN == 0:
+                # A command such as `docker run` hands the port to a process outside its group.
+                if ready := listeners(self.port):
+                    self.host = loopback_host(ready)
+                    return
+                # Waiting a moment lets a server open an admin port before its own; one that
+                # listens only elsewhere by then was given a hard-coded port.
+                if group_sockets:
+                    elsewhere = sorted({entry.port for entry in group_sockets})
+                    raise TargetError(wrong_port_message(self.port, elsewhere))
+            time.sleep(POLL_INTERVAL_S)
         raise TargetError(
             f"server did not listen on port {self.port} within {self.start_timeout:g} s"
         )
@@ -244,11 +259,14 @@ class LaunchedTarget(Target):
 
     def restart(self) -> None:
         """Kill what is left of the server and launch it again on the same port."""
+        assert self.process is not None, "only a started server is restarted"
         self.kill_process_group()
         # A killed child's listening socket closes a moment after the leader has been reaped.
         deadline = time.monotonic() + STOP_GRACE_S
-        while listeners(self.port) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while time.monotonic() < deadline and any(
+            entry.port == self.port for entry in group_listeners(self.process.pid)
+        ):
+            time.sleep(POLL_INTERVAL_S)
         try:
             self.launch()
         except TargetError:
@@ -284,6 +302,11 @@ class LaunchedTarget(Target):
         status = "still running" if returncode is None else exit_description(returncode)
         tail = output_tail(self.log_path) if self.workdir is not None else ""
         return f"server {status}\n{tail}" if tail else f"server {status} (no output)"
+
+
+def loopback_host(listening: list[Listener]) -> str:
+    """The loopback address reaching `listening` sockets: IPv4 if any is IPv4, else IPv6."""
+    return "127.0.0.1" if any(entry.family == socket.AF_INET for entry in listening) else "::1"
 
 
 def address_in_use_reason(host: str, port: int) -> str:

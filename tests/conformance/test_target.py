@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -11,11 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
+from conformance import target as target_module
 from conformance.docroot import CANARY_NAME, CANARY_TEXT, write_docroot
 from conformance.ports import pick_free_port
 from conformance.target import (
+    POLLS_PER_SYSTEM_SCAN,
     LaunchedTarget,
     ReferenceTarget,
     RunningTarget,
@@ -24,14 +28,14 @@ from conformance.target import (
 )
 
 # A tiny server whose behaviour the tests choose: it records how it was launched, answers each
-# connection with the number of connections accepted so far, and can crash, spawn a child, or
-# bind without SO_REUSEADDR.
+# connection with the number of connections accepted so far, and can crash, spawn a child, listen
+# on IPv6 only, or bind without SO_REUSEADDR.
 TOY_SERVER = """
 import json, os, pathlib, signal, socket, subprocess, sys
 port, mode = int(sys.argv[1].removeprefix("--port=")), sys.argv[2]
 pathlib.Path("launch.json").write_text(json.dumps(
     {"argv": sys.argv[1:], "cwd": os.getcwd(), "PORT": os.environ.get("PORT"),
-     "DOCROOT": os.environ.get("DOCROOT")}))
+     "DOCROOT": os.environ.get("DOCROOT"), "pid": os.getpid()}))
 if mode == "spawn":
     # The child inherits an ignored SIGTERM, so only the group's SIGKILL can stop it.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -43,7 +47,9 @@ if mode == "eaddrinuse":
     held.bind(("127.0.0.1", port))
     socket.socket().bind(("127.0.0.1", port))
 print("toy server starting", flush=True)
-if mode == "no-reuseaddr":
+if mode == "ipv6":
+    listener = socket.create_server(("::1", port), family=socket.AF_INET6)
+elif mode == "no-reuseaddr":
     listener = socket.socket()
     listener.bind(("127.0.0.1", port))
     listener.listen()
@@ -74,6 +80,24 @@ def toy(script: Path, mode: str = "count", port: str = "{port}") -> list[str]:
     return [sys.executable, str(script), port, mode]
 
 
+def behind(wrapper: str, command: list[str]) -> list[str]:
+    """`command` run by a Python process executing `wrapper` (which sees it as sys.argv[1:])."""
+    return [sys.executable, "-c", f"import os, subprocess, sys, time; {wrapper}", *command]
+
+
+@pytest.fixture(params=["listing allowed", "listing refused"])
+def system_listing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test where listing every socket of the system is allowed (Linux), and where it is
+    refused (macOS, to anyone but root)."""
+    if request.param == "listing refused":
+
+        def refuse(kind: str = "inet") -> list:
+            raise psutil.AccessDenied()
+
+        monkeypatch.setattr(psutil, "net_connections", refuse)
+    return request.param
+
+
 def time_wait_port() -> int:
     """A port held only by a connection in TIME_WAIT: its server side closed first."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -94,10 +118,9 @@ def ask_count(target: LaunchedTarget) -> bytes:
 def process_gone(pid: int) -> bool:
     """Whether `pid` no longer runs (absent, or a zombie nobody has reaped yet)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -112,7 +135,67 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 def test_ready_without_any_connection_from_the_suite(toy_server: Path) -> None:
     with LaunchedTarget(toy(toy_server)) as target:
+        assert target.host == "127.0.0.1"
         assert ask_count(target) == b"1"
+
+
+def test_a_server_listening_on_ipv6_only_is_reached_on_its_loopback(toy_server: Path) -> None:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with LaunchedTarget(toy(toy_server, "ipv6")) as target:
+        assert target.host == "::1"
+        assert ask_count(target) == b"1"
+
+
+def test_a_server_behind_a_wrapper_process_is_ready_and_stopped(toy_server: Path) -> None:
+    wrapper = "sys.exit(subprocess.call(sys.argv[1:]))"
+    with LaunchedTarget(behind(wrapper, toy(toy_server))) as target:
+        assert ask_count(target) == b"1"
+        assert target.workdir is not None
+        server = json.loads((target.workdir / "launch.json").read_text())["pid"]
+        assert target.process is not None and server != target.process.pid
+    assert wait_for(lambda: process_gone(server))
+
+
+def test_a_server_outside_the_process_group_is_found_system_wide(
+    toy_server: Path, system_listing: str
+) -> None:
+    # Like `docker run`, the command hands the port to a process that is not in its group.
+    wrapper = "subprocess.Popen(sys.argv[1:], start_new_session=True); time.sleep(60)"
+    target = LaunchedTarget(behind(wrapper, toy(toy_server)))
+    try:
+        target.start()
+        assert ask_count(target) == b"1"
+    finally:
+        launch = target.workdir / "launch.json" if target.workdir is not None else None
+        if launch is not None and launch.exists():
+            os.kill(json.loads(launch.read_text())["pid"], signal.SIGKILL)
+        target.stop()
+
+
+def test_a_launch_lists_every_socket_of_the_system_rarely(
+    toy_server: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"system": 0, "group": 0}
+    list_system, list_group = psutil.net_connections, target_module.group_listeners
+
+    def count(name: str, listing: Callable) -> Callable:
+        def counted(*args: object, **kwargs: object) -> object:
+            calls[name] += 1
+            return listing(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(psutil, "net_connections", count("system", list_system))
+    monkeypatch.setattr(target_module, "group_listeners", count("group", list_group))
+    slow_start = "time.sleep(0.8); os.execv(sys.argv[1], sys.argv[1:])"
+    with LaunchedTarget(behind(slow_start, toy(toy_server))) as target:
+        assert ask_count(target) == b"1"
+    assert calls["group"] > POLLS_PER_SYSTEM_SCAN
+    # Once to check the port is free before launching, then once per scan interval.
+    assert calls["system"] <= 1 + calls["group"] // POLLS_PER_SYSTEM_SCAN
 
 
 def test_launch_directory_substitution_and_environment(toy_server: Path) -> None:
@@ -140,7 +223,9 @@ def test_a_script_named_relative_to_the_caller_is_found(
         assert target.description == f"{sys.executable} {toy_server.name} {{port}} count"
 
 
-def test_port_held_by_another_process_is_refused_before_launch(toy_server: Path) -> None:
+def test_port_held_by_another_process_is_refused_before_launch(
+    toy_server: Path, system_listing: str
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as holder:
         port = holder.getsockname()[1]
         target = LaunchedTarget(toy(toy_server), port=port, workdir=toy_server.parent / "w")
@@ -177,7 +262,9 @@ def test_address_in_use_is_reported_as_such(toy_server: Path) -> None:
     )
 
 
-def test_time_wait_is_blamed_on_a_server_without_so_reuseaddr(toy_server: Path) -> None:
+def test_time_wait_is_blamed_on_a_server_without_so_reuseaddr(
+    toy_server: Path, system_listing: str
+) -> None:
     port = time_wait_port()
     with pytest.raises(TargetError) as raised:
         LaunchedTarget(toy(toy_server, "no-reuseaddr"), port=port).start()
@@ -189,7 +276,7 @@ def test_time_wait_is_blamed_on_a_server_without_so_reuseaddr(toy_server: Path) 
         assert ask_count(target) == b"1"
 
 
-def test_address_in_use_names_a_listener_over_closing_connections() -> None:
+def test_address_in_use_names_a_listener_over_closing_connections(system_listing: str) -> None:
     port = time_wait_port()
     assert address_in_use_reason("127.0.0.1", port).startswith("connections in TIME_WAIT")
     with socket.create_server(("127.0.0.1", port)):
@@ -198,7 +285,7 @@ def test_address_in_use_names_a_listener_over_closing_connections() -> None:
 
 
 def test_server_on_another_port_is_named_without_waiting_for_the_timeout(
-    toy_server: Path,
+    toy_server: Path, system_listing: str
 ) -> None:
     hard_coded = pick_free_port()
     target = LaunchedTarget(toy(toy_server, port=str(hard_coded)))

@@ -26,6 +26,8 @@ from conformance.verdicts import HarnessError, Outcome, ScenarioFailed
 
 CANARY_MARK = CANARY_TEXT.strip().encode()
 REFUSED = "refused"
+# Holding data back for the FIN that follows is a Linux flag; elsewhere they go out separately.
+MSG_MORE = getattr(socket, "MSG_MORE", 0)
 REQUEST_LINE = re.compile(rb"^[A-Za-z]+ \S+ HTTP/\d\.\d\r?$", re.MULTILINE)
 
 
@@ -149,7 +151,7 @@ class Clients:
         """
         conn.sock.settimeout(self.settings.response_timeout)
         try:
-            conn.sock.sendall(data, socket.MSG_MORE if more else 0)
+            conn.sock.sendall(data, MSG_MORE if more else 0)
         except ConnectionError:
             self.transcript.note(conn.name, "sending failed: the server had closed the connection")
             return False

@@ -10,8 +10,8 @@ from conformance.oracle import ReadResponse
 from conformance.steps import Expect, ResponseSpec, Send, Step
 
 
-class Session(Protocol):
-    """What a check needs of the scenario's session (session.py): run steps, and fail."""
+class StepRunner(Protocol):
+    """What a check needs of the scenario's Session (session.py): run steps, and fail."""
 
     def run_step(self, step: Step) -> ReadResponse | None:
         """Run one step; an Expect returns the response it read."""
@@ -20,7 +20,7 @@ class Session(Protocol):
         """End the scenario with a `fail` outcome."""
 
 
-def _get_root(session: Session, connection: str, status: str, extra_header: str = "") -> Expect:
+def _get_root(session: StepRunner, connection: str, status: str, extra_header: str = "") -> Expect:
     """Send GET / (closing afterwards) on `connection`; return the expectation for its answer."""
     request = f"GET / HTTP/1.1\r\nHost: localhost\r\n{extra_header}Connection: close\r\n\r\n"
     session.run_step(Send(on=connection, fragments=(request.encode("latin-1"),)))
@@ -29,7 +29,7 @@ def _get_root(session: Session, connection: str, status: str, extra_header: str 
     return Expect(on=connection, alternatives=(ResponseSpec(("200",), body_file="index.html"),))
 
 
-def _revalidate(session: Session, validator: str, condition: str) -> None:
+def _revalidate(session: StepRunner, validator: str, condition: str) -> None:
     """GET / to learn `validator`, then GET / with `condition` carrying it: expect 304, no body."""
     first = session.run_step(_get_root(session, "first", "200"))
     value = first.header(validator) if first is not None else None
@@ -42,17 +42,17 @@ def _revalidate(session: Session, validator: str, condition: str) -> None:
     session.run_step(_get_root(session, "second", "304", f"{condition}: {value}\r\n"))
 
 
-def if_none_match(session: Session) -> None:
+def if_none_match(session: StepRunner) -> None:
     """If-None-Match with the ETag the server sent gets 304 Not Modified without a body."""
     _revalidate(session, "ETag", "If-None-Match")
 
 
-def if_modified_since(session: Session) -> None:
+def if_modified_since(session: StepRunner) -> None:
     """If-Modified-Since with the Last-Modified the server sent gets 304 without a body."""
     _revalidate(session, "Last-Modified", "If-Modified-Since")
 
 
-CHECKS: dict[str, Callable[[Session], None]] = {
+CHECKS: dict[str, Callable[[StepRunner], None]] = {
     "if_none_match": if_none_match,
     "if_modified_since": if_modified_since,
 }

@@ -1,6 +1,6 @@
 """Checking one submission in a sandbox: every way a student server goes wrong gets a verdict.
 
-These run real servers in real sandboxes, each bounded in time by short start and wall limits.
+These run real servers in real sandboxes, each bounded in time by its wall limit.
 Where the machine refuses a layer (no namespaces, no pids cgroup) the sandbox works without it,
 and the tests that need the layer say so and skip.
 """
@@ -47,16 +47,16 @@ def make_submission(root: Path, name: str, source: str, *, correct: bool = False
 
 
 def grade(
-    submission: Submission, root: Path, port: int, *, wall_limit: float = 30.0, **limits: Any
+    submission: Submission, root: Path, port: int, *, wall_limit: float = 60.0, **limits: Any
 ) -> SandboxResult:
-    """Check a submission with short limits, so a server that never listens costs seconds."""
+    """Check a submission with the default limits, or the ones a test chooses."""
     return run_sandboxed(
         submission,
         out_dir=root / "out" / submission.name,
         port=port,
         timeout=1.0,
         wall_limit=wall_limit,
-        limits=Limits(**{"start_s": 2.0, **limits}),
+        limits=Limits(**limits),
     )
 
 
@@ -109,7 +109,7 @@ def test_an_infinite_loop_before_binding_did_not_start_within_the_start_limit(
     result = grade(submission, tmp_path, 7890, start_s=1.0)
     assert result.status == "did-not-start"
     assert result.message == "server did not listen on port 7890 within 1 s"
-    assert result.wall_s < 10
+    assert result.wall_s < 15
 
 
 def test_a_check_over_the_wall_limit_is_timed_out(tmp_path: Path) -> None:
@@ -207,8 +207,8 @@ def test_a_fork_bomb_is_contained(
     submission = make_submission(tmp_path, "kit", source)
     submission = Submission("kit", submission.path, (sys.executable, "server.py", marker))
     started = time.monotonic()
-    result = grade(submission, tmp_path, 7890, wall_limit=20.0)
-    assert time.monotonic() - started < 20
+    result = grade(submission, tmp_path, 7890, start_s=2.0, wall_limit=20.0)
+    assert time.monotonic() - started < 30
     assert result.status in ("did-not-start", "timed-out")
     capped = result.details.get("forks_refused", 0) or result.details.get("guard_kills", 0)
     assert capped, result.details

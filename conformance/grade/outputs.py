@@ -369,10 +369,9 @@ def _overview(results: Sequence[tuple[SandboxResult, Score]]) -> str:
     head = "".join(f"<th>{escape(stage.label)}</th>" for stage in stages)
     rows = [f"<table><tr><th>name</th><th>status</th><th>total</th><th></th>{head}</tr>"]
     for index, (result, score) in enumerate(results):
-        share = score.total / score.max_total if score.max_total else 0.0
         bar = (
             '<span style="display:inline-block;height:.7em;background:#4a7fc1;'
-            f'width:{share * 8:.2f}em"></span>'
+            f'width:{_share(score) * 8:.2f}em"></span>'
         )
         cells = "".join(_stage_cell(stage) for stage in score.stages)
         css = "pass" if result.status == "checked" else "fail"
@@ -383,6 +382,11 @@ def _overview(results: Sequence[tuple[SandboxResult, Score]]) -> str:
         )
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _share(score: Score) -> float:
+    """The part of its maximum a submission scored, from 0 to 1."""
+    return score.total / score.max_total if score.max_total else 0.0
 
 
 def _stage_cell(stage: StageScore) -> str:
@@ -400,8 +404,7 @@ def _histogram(scores: Sequence[Score]) -> str:
     """An inline SVG bar chart of how many submissions scored in each tenth of their maximum."""
     counts = [0] * HISTOGRAM_BUCKETS
     for score in scores:
-        share = score.total / score.max_total if score.max_total else 0.0
-        counts[min(int(share * HISTOGRAM_BUCKETS), HISTOGRAM_BUCKETS - 1)] += 1
+        counts[min(int(_share(score) * HISTOGRAM_BUCKETS), HISTOGRAM_BUCKETS - 1)] += 1
     tallest = max(counts, default=0) or 1
     width, height, base = 52, 120, 140
     bars = []
@@ -484,7 +487,7 @@ def _drill_down(
         f"<tr><td>{escape(stage.label)}</td>{_stage_cell(stage)}</tr>" for stage in score.stages
     )
     parts = [f"<table>{stages}</table>"]
-    if verdicts is None or result.report is None:
+    if result.report is None or verdicts is None:
         parts.append(f'<p class="fail">{escape(result.message)}</p>')
         if result.output_tail:
             parts.append(f"<pre>{escape(result.output_tail)}</pre>")

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from conformance.audits import EXPECTATIONS, NOTHING_TO_CHECK, Finding, Ledger
 from conformance.checks import CHECKS
 from conformance.clients import REFUSED
+from conformance.docroot import CANARY_TEXT
 from conformance.scenarios import Scenario
 from conformance.session import Session, probe
 from conformance.settings import Settings
@@ -97,6 +98,7 @@ class Runner:
         """Run one scenario, then make sure the server is there for the next one."""
         started = time.monotonic()
         self.finish()
+        replanted = self._replant_canary()
         if self.gone is None:
             verdict, session = self._run_steps(scenario)
             if _refused_at_once(verdict, session):
@@ -118,9 +120,24 @@ class Runner:
             )
             self._check_after(verdict)
         finish_verdict(verdict, session)
+        if replanted:
+            verdict.notes.append(replanted)
         verdict.duration_s = time.monotonic() - started
         self.previous = verdict
         return verdict
+
+    def _replant_canary(self) -> str | None:
+        """Put back a canary that is gone, so traversal is still caught; say so, or None.
+
+        The canary beside the document root is how a scenario sees a file outside the root being
+        served. A server that deletes it (by accident, or to hide a traversal bug) would
+        otherwise pass every security scenario after that.
+        """
+        canary = self.target.canary
+        if canary is None or canary.exists():
+            return None
+        canary.write_text(CANARY_TEXT, encoding="ascii")
+        return f"the canary file {canary.name} beside the document root was gone; h1check put it back"
 
     def _run_steps(self, scenario: Scenario) -> tuple[Verdict, Session]:
         session = Session(

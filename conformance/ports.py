@@ -21,7 +21,7 @@ import socket
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 
 class Listener(NamedTuple):

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 from conformance.engine import run
 from conformance.report import RunReport

@@ -335,3 +335,12 @@ def test_a_running_server_killed_by_the_first_check_is_charged_to_closed_clients
     assert "cannot restart a server it did not start" in first.message
     assert owner.outcome is Outcome.CRASH
     assert "after h1check's first GET / closed its connection" in owner.message
+
+
+def test_a_deleted_canary_is_put_back_so_traversal_is_still_caught(thread_target):
+    target = thread_target(unsafe_paths=True)
+    target.canary.unlink()  # As a submission hiding its traversal bug would.
+    (verdict,) = run(by_id(["security.dotdot"]), target, FAST)
+    assert verdict.outcome is Outcome.FAIL
+    assert "canary" in verdict.message
+    assert any("was gone; h1check put it back" in note for note in verdict.notes)

@@ -2,8 +2,8 @@
 
 The sandbox's worker starts every student server through this wrapper, so the limits bind the
 server and whatever it forks, never the suite that checks it. In order, it joins a pids cgroup
-(`--cgroup`), makes every mount read-only except one directory (`--writable`, in a mount
-namespace of its own), sets the resource limits, and replaces itself with the command.
+(`--cgroup`), makes every mount read-only except the directories named (`--writable`, in a
+mount namespace of its own), sets the resource limits, and replaces itself with the command.
 
 It runs from the student's directory, so it imports nothing but the standard library and is
 started as `python -I path/to/limits.py`: a student's `argparse.py` must not run before the
@@ -63,7 +63,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--fsize", type=int, required=True, help="bytes per written file")
     parser.add_argument("--nproc", type=int, required=True, help="processes (and threads)")
     parser.add_argument("--cgroup", type=Path, help="a pids cgroup directory to join first")
-    parser.add_argument("--writable", type=Path, help="the one directory left writable")
+    parser.add_argument(
+        "--writable", type=Path, action="append", help="a directory left writable (repeatable)"
+    )
     split = argv.index("--") if "--" in argv else len(argv)
     options, command = parser.parse_args(argv[:split]), argv[split + 1 :]
     if not command:
@@ -79,14 +81,14 @@ def join_cgroup(directory: Path) -> None:
         raise SetupError(f"cannot join cgroup {directory}: {error.strerror}") from None
 
 
-def read_only_except(writable: Path, shm_bytes: int) -> None:
-    """In a mount namespace of our own, make every mount read-only except `writable`.
+def read_only_except(writable: list[Path], shm_bytes: int) -> None:
+    """In a mount namespace of our own, make every mount read-only except the `writable` ones.
 
     Nothing outside the submission's sandbox can then be deleted or rewritten by a server that
     walks up from its directory, and the change is invisible to every other process.
     """
     libc = ctypes.CDLL(None, use_errno=True)
-    target = os.fsencode(writable.resolve())
+    targets = [os.fsencode(directory.resolve()) for directory in writable]
 
     def checked(result: int, what: str) -> None:
         if result != 0:
@@ -104,9 +106,11 @@ def read_only_except(writable: Path, shm_bytes: int) -> None:
     checked(libc.unshare(CLONE_NEWNS), "unshare")
     # Private first, so neither the bind mount nor the read-only flags reach the grader's view.
     checked(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
-    checked(libc.mount(target, target, None, MS_BIND | MS_REC, None), "bind mount")
+    for target in targets:
+        checked(libc.mount(target, target, None, MS_BIND | MS_REC, None), "bind mount")
     set_attributes(b"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0)
-    set_attributes(target, AT_RECURSIVE, 0, MOUNT_ATTR_RDONLY)
+    for target in targets:
+        set_attributes(target, AT_RECURSIVE, 0, MOUNT_ATTR_RDONLY)
     # Our working directory still points into the mount below the new one: enter it afresh.
     os.chdir(os.getcwd())
     # POSIX semaphores (multiprocessing's locks) need a writable /dev/shm: a fresh one of our own.
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if options.cgroup is not None:
             join_cgroup(options.cgroup)
-        if options.writable is not None:
+        if options.writable:
             read_only_except(options.writable, options.fsize)
         apply_limits(options)
     except SetupError as error:

@@ -17,7 +17,7 @@ the OS refuses is left out and named, with the reason, in `details["missing"]`:
 4. `netns` and `pidns`: the worker (worker.py) and so the server run in network, PID and mount
    namespaces of their own (`unshare`): every submission may listen on the same hard-coded
    port while others are checked, and nothing leaves loopback. `readonly-fs`: the server sees
-   every mount read-only but its sandbox directory.
+   every mount read-only but its own directory and HOME.
 5. `session`: the worker runs in a session of its own and is killed as a whole at the end: as
    PID 1 of its namespace, its exit kills every descendant; without a PID namespace it is a
    `subreaper`, so even double-forked processes stay in the tree that is swept.
@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 from conformance.docroot import CANARY_NAME
 from conformance.grade import SandboxResult, Submission
@@ -134,10 +134,10 @@ class Sandbox:
         self.scratch = scratch
         self.out_dir = out_dir
         self.limits = limits
-        # What the server may write: its directory (the copy) and its HOME, nothing else.
-        self.box = scratch / "box"
-        self.app = self.box / "app"
-        self.home = self.box / "home"
+        # What the server may write: its directory (the copy) and its HOME, nothing else; not
+        # even the directory above its own, where a careless `rm ../something` would land.
+        self.app = scratch / "app"
+        self.home = scratch / "home"
         self.layers = Layers()
         self.details: dict[str, Any] = {}
 
@@ -192,7 +192,7 @@ class Sandbox:
             wrapper.append(f"--cgroup={cgroup.path}")
         read_only = read_only_refused(prefix)
         if self.layers.add("readonly-fs", read_only):
-            wrapper.append(f"--writable={self.box}")
+            wrapper += [f"--writable={self.app}", f"--writable={self.home}"]
         job = {
             "command": list(self.submission.command),
             "wrapper": [*wrapper, "--"],

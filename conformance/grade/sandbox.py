@@ -13,7 +13,7 @@ the OS refuses is left out and named, with the reason, in `details["missing"]`:
 3. `rlimits`: CPU seconds, address space, open files, file size and processes, set by
    `limits.py` on the server alone. Root is exempt from the process limit, so `cgroup-pids`
    (a pids cgroup with pids.max) and `nproc-guard` (the worker kills every process of the
-   sandbox when there are too many) bound a fork bomb too.
+   sandbox when they reach the limit) bound a fork bomb too.
 4. `netns` and `pidns`: the worker (worker.py) and so the server run in network, PID and mount
    namespaces of their own (`unshare`): every submission may listen on the same hard-coded
    port while others are checked, and nothing leaves loopback. `readonly-fs`: the server sees
@@ -252,20 +252,20 @@ class Sandbox:
         report = None
         if status["status"] == "checked":
             report = json.loads((self.out_dir / REPORT_NAME).read_text(encoding="utf-8"))
-        message = status["message"]
-        refused = self.details.get("forks_refused", 0)
-        if refused:
-            limit = self.limits.processes
-            message += (
-                f" ({refused} forks were refused at the sandbox's limit of {limit} processes)"
-            )
-        return self.result(status["status"], message, status.get("output_tail", ""), report)
+        tail = status.get("output_tail", "")
+        return self.result(status["status"], status["message"], tail, report)
 
     def result(
         self, status: str, message: str, tail: str = "", report: dict[str, Any] | None = None
     ) -> SandboxResult:
         """A SandboxResult carrying this sandbox's layers and details."""
         details = {**self.details, "missing": dict(self.layers.missing)}
+        notes = list(details.get("notes", []))
+        if refused := details.get("forks_refused", 0):
+            notes.append(f"{refused} forks were refused at the limit of {self.limits.processes}")
+        if notes:
+            message += f" ({'; '.join(notes)})"
+            details["notes"] = notes
         return SandboxResult(
             self.submission.name,
             status,

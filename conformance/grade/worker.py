@@ -12,8 +12,9 @@ how it went. Then it exits, and with it everything the server left behind:
   rather than escaping to the system's init, and kills its whole tree before it exits.
 
 While the suite runs, a guard thread counts the sandbox's processes and kills them all when
-there are more than the limit (a fork bomb), since RLIMIT_NPROC does not bind root and a pids
-cgroup is not always available. The engine restarts a killed server for the next scenario.
+they reach the limit (a fork bomb), since RLIMIT_NPROC does not bind root and a pids cgroup
+only refuses forks: a bomb held at the cgroup's limit keeps every core busy and answers nothing.
+The engine restarts a killed server for the next scenario and charges the crash to it.
 """
 
 from __future__ import annotations
@@ -166,10 +167,14 @@ def run_check(job: Job, keeper: str | None) -> tuple[Status, dict[str, Any] | No
     # LaunchedTarget hands the server our environment: from here on it is the scrubbed one.
     os.environ.clear()
     os.environ.update(job.env)
-    target = LaunchedTarget(
-        [*job.wrapper, *job.command], job.port, Path(job.workdir), start_timeout=job.start_timeout
-    )
     guard = ProcessGuard(job.max_processes, keeper)
+    target = GuardedTarget(
+        [*job.wrapper, *job.command],
+        job.port,
+        Path(job.workdir),
+        start_timeout=job.start_timeout,
+        guard=guard,
+    )
     guard.start()
     layers.append("nproc-guard")
     try:
@@ -182,10 +187,8 @@ def run_check(job: Job, keeper: str | None) -> tuple[Status, dict[str, Any] | No
     status.layers, status.missing = layers, missing
     status.details.update(guard.details())
     status.message = shorten(status.message)
-    notes = guard.notes() + output_notes(Path(job.workdir), job.file_size)
-    if notes:
-        status.message += f" ({'; '.join(notes)})"
-        status.details["notes"] = notes
+    # The grader adds its own notes and puts them all in the message.
+    status.details["notes"] = guard.notes() + output_notes(Path(job.workdir), job.file_size)
     return status, report
 
 
@@ -256,13 +259,14 @@ def output_notes(workdir: Path, file_size: int) -> list[str]:
 
 
 class ProcessGuard:
-    """Counts the sandbox's processes and kills them all whenever there are too many."""
+    """Counts the sandbox's processes and kills them all whenever they reach the limit."""
 
     def __init__(self, limit: int, keeper: str | None) -> None:
         self.limit, self.keeper = limit, keeper
         self.kills = 0
         self.peak = 0
         self.stopping = threading.Event()
+        self.killing = threading.Lock()
         self.thread = threading.Thread(target=self.watch, name="process-guard", daemon=True)
 
     def start(self) -> None:
@@ -279,7 +283,8 @@ class ProcessGuard:
         while not self.stopping.wait(GUARD_POLL_S):
             count = len(self.processes())
             self.peak = max(self.peak, count)
-            if count > self.limit:
+            # At the limit, not over it: a pids cgroup of the same size never lets it get over.
+            if count >= self.limit:
                 self.kills += 1
                 self.kill_all()
 
@@ -300,14 +305,20 @@ class ProcessGuard:
     def kill_all(self) -> None:
         """Kill every process of the sandbox but the worker and its init."""
         deadline = time.monotonic() + SWEEP_S
-        while self.processes() and time.monotonic() < deadline:
-            if self.keeper == "pidns":
-                # From inside the namespace, -1 means every process in it but init and us.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(-1, signal.SIGKILL)
-            else:
-                kill_processes(self.processes())
-            time.sleep(0.01)
+        with self.killing:
+            while self.processes() and time.monotonic() < deadline:
+                if self.keeper == "pidns":
+                    # From inside the namespace, -1 means every process in it but init and us.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(-1, signal.SIGKILL)
+                else:
+                    kill_processes(self.processes())
+                time.sleep(0.01)
+
+    def wait_until_quiet(self) -> None:
+        """Return once no kill is under way, so that a server started next is not caught in it."""
+        with self.killing:
+            pass
 
     def details(self) -> dict[str, Any]:
         """What the guard saw, for the sandbox record."""
@@ -318,7 +329,28 @@ class ProcessGuard:
         if not self.kills:
             return []
         times = "once" if self.kills == 1 else f"{self.kills} times"
-        return [f"the sandbox killed all its processes {times}: more than {self.limit} at once"]
+        return [f"the sandbox killed all its processes {times} when they reached {self.limit}"]
+
+
+class GuardedTarget(LaunchedTarget):
+    """A launched server the engine never restarts while the guard is still killing."""
+
+    def __init__(
+        self,
+        command: list[str],
+        port: int | None,
+        workdir: Path,
+        *,
+        start_timeout: float,
+        guard: ProcessGuard,
+    ) -> None:
+        super().__init__(command, port, workdir, start_timeout=start_timeout)
+        self.guard = guard
+
+    def launch(self) -> None:
+        """Launch once the guard's kill (if any) is over."""
+        self.guard.wait_until_quiet()
+        super().launch()
 
 
 def alive(pid: int) -> bool:

@@ -257,6 +257,21 @@ def test_two_servers_on_the_same_hard_coded_port_are_checked_side_by_side(
     assert {"netns", "pidns"} <= set(results[0].layers)
 
 
+def test_without_network_namespaces_one_hard_coded_port_is_checked_in_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_namespaces_or_cgroup(monkeypatch)
+    port = pick_free_port()
+    source = HARD_CODED.format(port=port)
+    submissions = [
+        make_submission(tmp_path, name, source, correct=True) for name in ("pia", "quin")
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda s: grade(s, tmp_path, port), submissions))
+    assert [result.status for result in results] == ["checked", "checked"], results
+    assert "netns" not in results[0].layers
+
+
 @pytest.mark.parametrize("layers", ["all", "no namespaces or cgroup"])
 def test_no_process_outlives_its_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layers: str

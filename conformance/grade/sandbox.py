@@ -262,7 +262,12 @@ class Sandbox:
         details = {**self.details, "missing": dict(self.layers.missing)}
         notes = list(details.get("notes", []))
         if refused := details.get("forks_refused", 0):
-            notes.append(f"{refused} forks were refused at the limit of {self.limits.processes}")
+            limit = self.limits.processes
+            # Said outright: a server that never reaps its children may have few live ones.
+            notes.append(
+                f"{refused} forks were refused at the limit of {limit} processes,"
+                " counting threads and children never waited for"
+            )
         if notes:
             message += f" ({'; '.join(notes)})"
             details["notes"] = notes

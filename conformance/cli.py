@@ -23,6 +23,10 @@ from conformance import __version__, baseline
 from conformance.docroot import docroot_files, write_docroot
 from conformance.engine import run
 from conformance.explain import explain_scenario
+from conformance.grade.command import add_grade_parser, grade_command
+from conformance.grade.exporters import ExportError, add_exporter_parsers, exporter_command
+from conformance.grade.rubric import RubricError
+from conformance.grade.submissions import SubmissionsError
 from conformance.report import (
     EXIT_FAILED,
     EXIT_GREEN,
@@ -76,6 +80,8 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_parser(run_parser)
+    add_grade_parser(commands)
+    add_exporter_parsers(commands)
     return parser
 
 
@@ -190,7 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(options, command)
         if command:
             raise UsageError(f"a server command after '--' goes with 'run', not {options.command}")
-        handlers = {"list": list_command, "docroot": docroot_command, "explain": explain_command}
+        handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+            "list": list_command,
+            "docroot": docroot_command,
+            "explain": explain_command,
+            "grade": grade_command,
+            "gradescope-setup": exporter_command,
+            "github-classroom": exporter_command,
+        }
         return handlers[options.command](options)
     except (
         UsageError,
@@ -198,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         SelectionError,
         TargetError,
         baseline.BaselineError,
+        SubmissionsError,
+        RubricError,
+        ExportError,
     ) as error:
         print(f"h1check: error: {error}", file=sys.stderr)
         return EXIT_UNCHECKED

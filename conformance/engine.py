@@ -137,7 +137,9 @@ class Runner:
         if canary is None or canary.exists():
             return None
         canary.write_text(CANARY_TEXT, encoding="ascii")
-        return f"the canary file {canary.name} beside the document root was gone; h1check put it back"
+        return (
+            f"the canary file {canary.name} beside the document root was gone; h1check put it back"
+        )
 
     def _run_steps(self, scenario: Scenario) -> tuple[Verdict, Session]:
         session = Session(

@@ -101,7 +101,7 @@ class GradeSettings:
         return shlex.join(words)
 
 
-def add_exporter_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_exporter_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     """Register `h1check gradescope-setup` and `h1check github-classroom` and their options."""
     gradescope = commands.add_parser(
         GRADESCOPE,

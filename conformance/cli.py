@@ -14,7 +14,6 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -37,13 +36,13 @@ from conformance.report import (
 )
 from conformance.report.formats import FILE_FORMATS
 from conformance.report.terminal import one_line_summary, render_run, use_color
+from conformance.reproduce import DEFAULT_LEVELS, Reproducer
 from conformance.scenarios import CatalogueError, Scenario, SelectionError, load_catalogue
 from conformance.scenarios import select as select_scenarios
 from conformance.settings import Settings
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError
 from conformance.verdicts import UNJUDGED, Outcome, Verdict
 
-DEFAULT_LEVELS = ("MUST", "POLICY", "SHOULD")
 REPORT_NAMES = {"json": "JSON", "junit": "JUnit", "html": "HTML"}
 
 
@@ -410,22 +409,6 @@ def reproduce_command(options: argparse.Namespace, command: list[str], name: str
         words += ["--port", str(options.port)] if options.port else []
         return Reproducer(words, command)
     return Reproducer([*words, "--reference", name])
-
-
-@dataclass(frozen=True)
-class Reproducer:
-    """`h1check run` words before the scenario's selection, and the server command after it."""
-
-    options: list[str]
-    server: list[str] = field(default_factory=list)
-
-    def __call__(self, scenario: Scenario) -> str:
-        """The command that runs `scenario` alone against the same server."""
-        selection = ["--id", scenario.id]
-        if scenario.level not in DEFAULT_LEVELS:
-            selection += ["--level", scenario.level]
-        server = ["--", *self.server] if self.server else []
-        return shlex.join([*self.options, *selection, *server])
 
 
 def run_as(target: Target) -> str:

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from _pytest._code.code import TerminalRepr, TracebackStyle
 
-from conformance.cli import Reproducer, host_port
+from conformance.cli import host_port
 from conformance.engine import run
 from conformance.report.terminal import explain
+from conformance.reproduce import Reproducer
 from conformance.scenarios import CATEGORIES, LEVELS, Scenario, load_catalogue
 from conformance.settings import Settings
 from conformance.target import LaunchedTarget, ReferenceTarget, RunningTarget, Target, TargetError

@@ -62,11 +62,10 @@ def grade_class(
     for submission in submissions:
         if submission.name in results:
             notify("resumed", submission, results[submission.name])
-    with _stop_everything_on_interrupt():
-        for submission, result in _run_all(pending, options, notify):
-            record(options.out, result, rubric.score(result.report))
-            results[submission.name] = result
-            notify("done", submission, result)
+    for submission, result in _run_all(pending, options, notify):
+        record(options.out, result, rubric.score(result.report))
+        results[submission.name] = result
+        notify("done", submission, result)
     graded = [(results[s.name], rubric.score(results[s.name].report)) for s in submissions]
     write_class(options.out, graded)
     return graded
@@ -75,7 +74,11 @@ def grade_class(
 def _run_all(
     pending: list[Submission], options: GradeOptions, notify: Listener
 ) -> Iterator[tuple[Submission, SandboxResult]]:
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+    # The kill comes before the pool's exit, which waits for every running sandbox to end.
+    with (
+        ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool,
+        _stop_everything_on_interrupt(),
+    ):
         running: dict[Future[SandboxResult], Submission] = {}
         queue = list(pending)
         while queue or running:

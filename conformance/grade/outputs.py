@@ -32,6 +32,7 @@ from conformance.grade import SandboxResult
 from conformance.grade.rubric import NOT_RUN, ScenarioScore, Score, StageScore
 from conformance.report.html import causes, page, scenario_details
 from conformance.report.terminal import MAX_NOTES, clip_output, shorten
+from conformance.reproduce import Reproducer
 from conformance.scenarios import Scenario, load_catalogue
 from conformance.verdicts import Outcome, Verdict, deciding_failures
 
@@ -272,9 +273,6 @@ def _failure_body(verdict: Verdict) -> list[str]:
 
 def _local_reproduction(scenario: Scenario) -> str:
     """The command that checks one scenario against a server started the course's way."""
-    # Imported here: the command line registers `h1check grade`, whose grader imports this module.
-    from conformance.cli import Reproducer
-
     return Reproducer(["h1check", "run"], LOCAL_SERVER)(scenario)
 
 

@@ -63,6 +63,8 @@ class GradingProgress:
                 self.running.remove(submission.name)
             self.progress.advance(self.task)
             if not self.live and result is not None:
-                print(f"{event:<8} {submission.name}: {result.status} ({result.message})")
+                print(
+                    f"{event:<8} {submission.name}: {result.status} ({result.message})", flush=True
+                )
         description = "running: " + ", ".join(self.running) if self.running else ""
         self.progress.update(self.task, description=description)

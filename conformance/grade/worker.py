@@ -42,6 +42,7 @@ import psutil
 from conformance.engine import run
 from conformance.report import RunReport
 from conformance.report.json_report import build_report
+from conformance.reproduce import Reproducer
 from conformance.scenarios import load_catalogue
 from conformance.settings import Settings
 from conformance.target import LOG_NAME, LaunchedTarget, TargetError, output_tail
@@ -202,6 +203,9 @@ def judge(target: LaunchedTarget, job: Job) -> tuple[Status, dict[str, Any] | No
     verdicts = run(load_catalogue(), target, Settings(response_timeout=job.timeout))
     # The student's own words, with the port filled in: what they can run themselves.
     as_run = shlex.join(target.substitute(argument) for argument in job.command)
+    reproduce = student_reproducer(job)
+    for verdict in verdicts:
+        verdict.reproduction = reproduce(verdict.scenario)
     run_report = RunReport(
         verdicts=tuple(verdicts),
         target=as_run,
@@ -211,6 +215,13 @@ def judge(target: LaunchedTarget, job: Job) -> tuple[Status, dict[str, Any] | No
     )
     report = build_report(run_report)
     return Status("checked", summary_line(report), output_tail(target.log_path)), report
+
+
+def student_reproducer(job: Job) -> Reproducer:
+    """How the student re-runs one scenario on their own machine: their command, not ours."""
+    command = ["python" if word == sys.executable else word for word in job.command]
+    options = ["h1check", "run", *(["--port", str(job.port)] if job.port else [])]
+    return Reproducer(options, command)
 
 
 def keeper_layers(keeper: str | None) -> tuple[list[str], dict[str, str]]:

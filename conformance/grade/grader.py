@@ -55,20 +55,20 @@ def grade_class(
     rubric = load_rubric(options.rubric)
     options.out.mkdir(parents=True, exist_ok=True)
     notify = on_event or (lambda event, submission, result: None)
-    results: dict[str, SandboxResult] = {}
-    if options.resume:
-        results = {s.name: r for s in submissions if (r := load_record(options.out, s.name))}
-    pending = [s for s in submissions if s.name not in results]
+    graded: dict[str, tuple[SandboxResult, Score]] = {}
     for submission in submissions:
-        if submission.name in results:
-            notify("resumed", submission, results[submission.name])
+        earlier = load_record(options.out, submission.name) if options.resume else None
+        if earlier is not None:
+            graded[submission.name] = (earlier, rubric.score(earlier.report))
+            notify("resumed", submission, earlier)
+    pending = [s for s in submissions if s.name not in graded]
     for submission, result in _run_all(pending, options, notify):
-        record(options.out, result, rubric.score(result.report))
-        results[submission.name] = result
+        graded[submission.name] = (result, rubric.score(result.report))
+        record(options.out, *graded[submission.name])
         notify("done", submission, result)
-    graded = [(results[s.name], rubric.score(results[s.name].report)) for s in submissions]
-    write_class(options.out, graded)
-    return graded
+    in_order = [graded[submission.name] for submission in submissions]
+    write_class(options.out, in_order)
+    return in_order
 
 
 def _run_all(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from conformance.scenarios import CATEGORIES
 from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
 
 EXIT_GREEN = 0
@@ -30,6 +31,12 @@ def exit_status(verdicts: Sequence[Verdict], strict: bool) -> int:
     levels = deciding_levels(strict)
     judged = [v for v in verdicts if v.scenario.level in levels and v.outcome is Outcome.PASS]
     return EXIT_GREEN if judged else EXIT_UNCHECKED
+
+
+def by_category(verdicts: Sequence[Verdict]) -> list[tuple[str, list[Verdict]]]:
+    """The verdicts of each category that has any, in catalogue order: what scorecards show."""
+    groups = [(name, [v for v in verdicts if v.scenario.category == name]) for name in CATEGORIES]
+    return [(name, group) for name, group in groups if group]
 
 
 @dataclass(frozen=True)

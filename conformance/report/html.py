@@ -14,8 +14,8 @@ from html import escape
 
 from conformance import __version__
 from conformance.diagnoses import diagnose
-from conformance.report import EXIT_GREEN, RunReport
-from conformance.scenarios import CATEGORIES, LEVEL_MEANINGS
+from conformance.report import EXIT_GREEN, RunReport, by_category
+from conformance.scenarios import LEVEL_MEANINGS
 from conformance.verdicts import Outcome, Verdict, deciding_failures
 
 STYLE = """
@@ -70,10 +70,7 @@ def page(title: str, body: Iterable[str]) -> str:
 def scorecard(verdicts: Sequence[Verdict]) -> str:
     """Passed/total per category, and what went wrong."""
     rows = ["<table><tr><th>category</th><th>passed</th><th>problems</th></tr>"]
-    for category in CATEGORIES:
-        group = [v for v in verdicts if v.scenario.category == category]
-        if not group:
-            continue
+    for category, group in by_category(verdicts):
         passed = sum(v.outcome is Outcome.PASS for v in group)
         problems = ", ".join(
             f"{count} {outcome}"

@@ -16,8 +16,8 @@ from typing import TextIO
 
 from conformance import __version__
 from conformance.diagnoses import Diagnosed, diagnose
-from conformance.report import EXIT_FAILED, EXIT_GREEN, exit_status
-from conformance.scenarios import CATEGORIES, LEVEL_MEANINGS, LEVELS
+from conformance.report import EXIT_FAILED, EXIT_GREEN, by_category, exit_status
+from conformance.scenarios import LEVEL_MEANINGS, LEVELS
 from conformance.verdicts import Outcome, Verdict, deciding_failures, deciding_levels
 
 PROBLEM_ORDER = (
@@ -110,8 +110,7 @@ def explain_cause(number: int, found: Diagnosed, deciding: set[str], paint: Pain
         lines.append(f"   Also explains: {listed}{more}")
     if not decides:
         lines.append(f"   ({not_deciding_reason(scenario.level, strict=False)})")
-    heading = f"{example.outcome.upper()} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
-    lines.append(f"   Example: {heading}: {example.message}")
+    lines.append(f"   Example: {heading(example, width=0)}: {example.message}")
     if example.expected:
         lines.append(f"     Expected: {example.expected}")
     if example.actual and example.actual != example.message:
@@ -127,13 +126,18 @@ def explain_cause(number: int, found: Diagnosed, deciding: set[str], paint: Pain
     return lines
 
 
+def heading(verdict: Verdict, width: int = 5) -> str:
+    """Outcome, id, level and section, e.g. `FAIL  basic.get-root  [POLICY · RFC 9110 §9.3.1]`."""
+    scenario = verdict.scenario
+    outcome = verdict.outcome.upper().ljust(width)
+    return f"{outcome} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
+
+
 def one_line(verdict: Verdict, deciding: bool, paint: Painter) -> str:
     """A failure in one line: outcome, id, level and what happened."""
-    scenario = verdict.scenario
-    heading = f"{verdict.outcome.upper():<5} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
     style = "red" if deciding else "yellow"
     harness = " (a problem in h1check itself)" if verdict.outcome is Outcome.ERROR else ""
-    return f"  {paint(heading, style)}  {verdict.message}{harness}"
+    return f"  {paint(heading(verdict), style)}  {verdict.message}{harness}"
 
 
 def shorten(transcript: Sequence[str]) -> list[str]:
@@ -169,10 +173,7 @@ def clip_output(output: str) -> list[str]:
 def scorecard(verdicts: Sequence[Verdict], deciding: set[str], paint: Painter) -> list[str]:
     """One line per category (passed/total and what went wrong), then passed/total per level."""
     lines = []
-    for category in CATEGORIES:
-        group = [v for v in verdicts if v.scenario.category == category]
-        if not group:
-            continue
+    for category, group in by_category(verdicts):
         passed = sum(v.outcome is Outcome.PASS for v in group)
         problems = ", ".join(
             f"{count} {outcome}"
@@ -198,8 +199,7 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
     paint = Painter(color)
     scenario = verdict.scenario
     style = "red" if deciding else "yellow"
-    heading = f"{verdict.outcome.upper():<5} {scenario.id}  [{scenario.level} · {scenario.rfc}]"
-    lines = [paint(heading, style) + f"  {scenario.title}", f"  {verdict.message}"]
+    lines = [paint(heading(verdict), style) + f"  {scenario.title}", f"  {verdict.message}"]
     if verdict.outcome is Outcome.ERROR:
         lines.append("  (a problem in h1check itself, not in the server)")
     elif verdict.outcome is Outcome.BLOCKED:
@@ -270,8 +270,7 @@ def one_line_summary(verdicts: Sequence[Verdict], strict: bool) -> str:
     status = exit_status(verdicts, strict)
     word = {EXIT_GREEN: "PASS", EXIT_FAILED: "FAIL"}.get(status, "NOTHING DECIDED")
     troubled = []
-    for category in CATEGORIES:
-        group = [v for v in verdicts if v.scenario.category == category]
+    for category, group in by_category(verdicts):
         passed = sum(v.outcome is Outcome.PASS for v in group)
         if passed < len(group):
             troubled.append(f"{category} {passed}/{len(group)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import shlex
 import sys
 import time
@@ -26,6 +27,7 @@ from conformance.grade.command import add_grade_parser, grade_command
 from conformance.grade.exporters import ExportError, add_exporter_parsers, exporter_command
 from conformance.grade.rubric import RubricError
 from conformance.grade.submissions import SubmissionsError
+from conformance.properties.replay import script_name, write_script
 from conformance.report import (
     EXIT_FAILED,
     EXIT_GREEN,
@@ -142,6 +144,20 @@ def add_run_parser(run_parser: argparse.ArgumentParser) -> None:
     )
     recorded.add_argument("--write-baseline", metavar="FILE", help="record the outcomes in FILE")
     run_parser.add_argument("--port", type=port_number, help="port the launched server uses")
+    generated = run_parser.add_argument_group("property layer (generated requests)")
+    generated.add_argument(
+        "--deep", action="store_true", help="many examples per property (CI soak runs, fuzzing)"
+    )
+    generated.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="where the generated examples start (0)"
+    )
+    generated.add_argument(
+        "--replay-dir",
+        type=Path,
+        metavar="DIR",
+        help="where failing properties' replay scripts go (default: beside the first report"
+        " file, else ./h1check-replay)",
+    )
     where = run_parser.add_argument_group("server (exactly one)")
     where.add_argument("--target", type=host_port, metavar="HOST:PORT", help="a running server")
     where.add_argument("--root", type=Path, metavar="DIR", help="document root of --target")
@@ -251,7 +267,9 @@ def docroot_command(options: argparse.Namespace) -> int:
 
 def run_command(options: argparse.Namespace, command: list[str]) -> int:
     """Check each chosen server with the selected scenarios; return the worst exit status."""
-    settings = Settings() if options.timeout is None else Settings(response_timeout=options.timeout)
+    settings = Settings(deep=options.deep, seed=options.seed)
+    if options.timeout is not None:
+        settings.response_timeout = options.timeout
     targets = choose_targets(options, command, settings)
     reproduce = {name: reproduce_command(options, command, name) for name in targets}
     scenarios = select_scenarios(
@@ -400,6 +418,8 @@ def reproduce_command(options: argparse.Namespace, command: list[str], name: str
     words = ["h1check", "run"]
     if options.timeout is not None:
         words += ["--timeout", f"{options.timeout:g}"]
+    words += ["--deep"] if options.deep else []
+    words += ["--seed", str(options.seed)] if options.seed else []
     if options.target:
         host, port = options.target
         words += ["--target", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -409,6 +429,22 @@ def reproduce_command(options: argparse.Namespace, command: list[str], name: str
         words += ["--port", str(options.port)] if options.port else []
         return Reproducer(words, command)
     return Reproducer([*words, "--reference", name])
+
+
+def write_replay_scripts(verdicts: list[Verdict], directory: Path, reports_in: Path) -> None:
+    """Write a standalone replay script for each failed property scenario, and point its verdict
+    at the script (relative to where the report files are, so they can move together)."""
+    failed = [verdict for verdict in verdicts if verdict.replay is not None]
+    if not failed:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for verdict in failed:
+            path = directory / script_name(verdict.scenario.id)
+            write_script(path, verdict.scenario.id, verdict.message, verdict.replay or {})
+            verdict.replay_script = os.path.relpath(path, reports_in)
+    except OSError as error:
+        raise UsageError(f"cannot write the replay scripts in {directory}: {error}") from None
 
 
 def run_as(target: Target) -> str:
@@ -440,6 +476,11 @@ def check(
         clear_progress()
     for verdict in verdicts:
         verdict.reproduction = reproduce(verdict.scenario)
+    written = [path for path in files.values() if path is not None]
+    replay_dir = options.replay_dir or (
+        written[0].with_name(f"{written[0].stem}-replay") if written else Path("h1check-replay")
+    )
+    write_replay_scripts(verdicts, replay_dir, written[0].parent if written else Path.cwd())
     report = RunReport(
         verdicts=tuple(verdicts),
         target=described,

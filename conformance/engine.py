@@ -36,6 +36,7 @@ from conformance.audits import EXPECTATIONS, NOTHING_TO_CHECK, Finding, Ledger
 from conformance.checks import CHECKS
 from conformance.clients import REFUSED
 from conformance.docroot import CANARY_TEXT
+from conformance.properties.laws import PropertyFailed, check_property
 from conformance.scenarios import Scenario
 from conformance.session import Session, probe
 from conformance.settings import Settings
@@ -277,9 +278,13 @@ def judge_steps(scenario: Scenario, session: Session) -> Verdict:
         session.run(scenario.steps)
         if scenario.check is not None:
             CHECKS[scenario.check](session)
+        if scenario.property is not None:
+            check_property(scenario.property, session)
     except ScenarioFailed as failure:
         verdict.outcome, verdict.message = failure.outcome, failure.message
         verdict.expected, verdict.actual = failure.expected, failure.actual
+        if isinstance(failure, PropertyFailed):
+            verdict.replay = failure.replay
     except ScenarioSkipped as skipped:
         verdict.outcome, verdict.message = Outcome.SKIP, f"not judged: {skipped}"
     except ScenarioEnded:

@@ -77,6 +77,7 @@ class Scenario:
     steps: tuple[Step, ...]
     check: str | None = None
     owns: str | None = None
+    property: str | None = None
 
 
 def load_catalogue(directory: Path | None = None) -> list[Scenario]:
@@ -135,7 +136,7 @@ def _load_file(path: Path) -> list[Scenario]:
 
 
 def _parse_record(record: dict[str, Any]) -> Scenario:
-    unknown = set(record) - {*_TEXT_FIELDS, "steps", "check", "owns"}
+    unknown = set(record) - {*_TEXT_FIELDS, "steps", "check", "owns", "property"}
     if unknown:
         raise CatalogueError(f"unknown key(s) {', '.join(sorted(unknown))}")
     for name in _TEXT_FIELDS:
@@ -154,8 +155,13 @@ def _parse_record(record: dict[str, Any]) -> Scenario:
     check = record.get("check")
     if not isinstance(steps, list) or (check is not None and not isinstance(check, str)):
         raise CatalogueError("steps must be a list of tables and check a function name")
-    if not steps and check is None:
-        raise CatalogueError("a scenario needs steps or a check")
+    prop = record.get("property")
+    if not steps and check is None and prop is None:
+        raise CatalogueError("a scenario needs steps, a check or a property")
+    if prop is not None and (steps or check is not None):
+        raise CatalogueError("a property scenario has neither steps nor a check")
+    if prop is not None and prop not in _property_names():
+        raise CatalogueError(f"property {prop!r} is not defined in conformance/properties/laws.py")
     if check is not None and check not in CHECKS:
         raise CatalogueError(f"check {check!r} is not defined in conformance/checks.py")
     owns = record.get("owns")
@@ -166,7 +172,15 @@ def _parse_record(record: dict[str, Any]) -> Scenario:
         steps=parse_steps(steps),
         check=check,
         owns=owns,
+        property=prop,
     )
+
+
+def _property_names() -> set[str]:
+    # Imported here: the property layer judges verdicts, and verdicts.py imports this module.
+    from conformance.properties.laws import PROPERTIES
+
+    return set(PROPERTIES)
 
 
 def select(

@@ -74,6 +74,10 @@ class Verdict:
     server_output: str | None = None
     notes: list[str] = field(default_factory=list)
     charged_elsewhere: list[str] = field(default_factory=list)
+    # A property scenario's failure: seed, example and every socket's bytes (properties/replay.py),
+    # and where its standalone replay script was written, relative to the report.
+    replay: dict[str, Any] | None = None
+    replay_script: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record the JSON report stores for this scenario."""
@@ -97,6 +101,9 @@ class Verdict:
             "server_output": self.server_output,
             "notes": list(self.notes),
             "charged_elsewhere": list(self.charged_elsewhere),
+            "property": scenario.property,
+            "replay": self.replay,
+            "replay_script": self.replay_script,
         }
 
 

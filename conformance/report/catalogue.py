@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from conformance.properties.laws import PROPERTIES
 from conformance.scenarios import CATEGORIES, LEVELS, Scenario
 
 REGENERATE = "h1check list --markdown > docs/SCENARIOS.md"
@@ -34,6 +35,10 @@ def markdown(scenarios: Sequence[Scenario]) -> str:
         "`h1check run` reports MUST, POLICY and SHOULD scenarios by default. A MUST or POLICY failure",
         "fails the run; a SHOULD failure fails it only with `--strict`; MAY scenarios never do.",
         "",
+        "Scenarios whose id contains `property-` are the property layer: each generates many",
+        "requests with hypothesis, judges them with h11 as the oracle, and reports the smallest",
+        "failing example with a standalone replay script (see the README).",
+        "",
         *count_table(scenarios),
     ]
     for category in CATEGORIES:
@@ -52,6 +57,8 @@ def markdown(scenarios: Sequence[Scenario]) -> str:
                 "",
                 f"Hint: {scenario.hint}",
             ]
+            if scenario.property is not None:
+                lines += ["", f"Property: {PROPERTIES[scenario.property].summary}."]
     return "\n".join(lines) + "\n"
 
 

@@ -142,4 +142,10 @@ def scenario_details(verdict: Verdict, deciding: bool) -> str:
         facts.append(f"<p>Server output:</p><pre>{escape(verdict.server_output)}</pre>")
     if verdict.reproduction:
         facts.append(f"<p>Reproduce: <code>{escape(verdict.reproduction)}</code></p>")
+    if verdict.replay_script:
+        script = escape(verdict.replay_script)
+        facts.append(
+            f'<p>Replay the exact bytes: <a href="{script}"><code>{script}</code></a>'
+            f" (<code>python {script} HOST:PORT</code>)</p>"
+        )
     return f"<details>{summary}{''.join(facts)}</details>"

@@ -123,6 +123,8 @@ def explain_cause(number: int, found: Diagnosed, deciding: set[str], paint: Pain
     lines.append(f'     {scenario.rfc}: "{scenario.requires}"')
     if example.reproduction:
         lines.append(f"     Reproduce: {paint(example.reproduction, 'dim')}")
+    if example.replay_script:
+        lines.append(f"     Replay:    {paint(replay_command(example), 'dim')}")
     return lines
 
 
@@ -228,7 +230,14 @@ def explain(verdict: Verdict, *, deciding: bool, strict: bool, color: bool = Fal
         lines += [f"    {line}" for line in clip_output(verdict.server_output)]
     if verdict.reproduction:
         lines.append(f"  Reproduce: {paint(verdict.reproduction, 'dim')}")
+    if verdict.replay_script:
+        lines.append(f"  Replay:    {paint(replay_command(verdict), 'dim')}")
     return "\n".join(lines)
+
+
+def replay_command(verdict: Verdict) -> str:
+    """How to replay a property failure alone, with the server running: its standalone script."""
+    return f"python {verdict.replay_script} HOST:PORT   (the exact bytes, no h1check needed)"
 
 
 def not_deciding_reason(level: str, strict: bool) -> str:

@@ -1,0 +1,147 @@
+"""Driving hypothesis against a live server: examples, a time budget, and one shrunk failure.
+
+Hypothesis assumes a test it can rerun at will, cheaply and with the same result. A live server
+is none of those, so three rules keep a property honest and its verdict repeatable:
+
+* Every example's verdict is remembered by the example's value. Hypothesis replays the minimal
+  failure at the end; it gets the remembered violation instead of a second exchange that a
+  slow or flaky server could answer differently ("Flaky" would then hide a real defect).
+* A server that refuses connections is gone: searching further would only find "failures"
+  that are the crash's echo. The search stops there, and the example that met the refusal is
+  the one reported (the engine charges the crash by its own rules).
+* The search has a time budget. Once it is spent, every new example passes without being sent,
+  which ends shrinking at the smallest failure found so far.
+
+The seed is the profile's; with the same seed and a server that answers the same way, two runs
+give the same verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis.strategies import SearchStrategy
+
+from conformance.properties.exchange import Exchange
+from conformance.properties.replay import Check
+from conformance.settings import Settings
+from conformance.verdicts import Outcome
+
+Example = TypeVar("Example")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard a run looks: examples and seconds per property, and the seed."""
+
+    name: str
+    examples: int
+    seconds: float
+    seed: int
+    split_pause_s: float = 0.005
+
+    def describe(self) -> str:
+        """The profile in words, for reports."""
+        return f"{self.name} profile: up to {self.examples} examples per property, seed {self.seed}"
+
+
+DEFAULT_SEED = 0
+DEFAULT = Profile("default", examples=30, seconds=6.0, seed=DEFAULT_SEED)
+DEEP = Profile("deep", examples=600, seconds=90.0, seed=DEFAULT_SEED)
+
+
+def profile_for(settings: Settings) -> Profile:
+    """The profile a run's settings ask for, with their seed."""
+    chosen = DEEP if settings.deep else DEFAULT
+    return replace(chosen, seed=settings.seed)
+
+
+class Violation(Exception):
+    """An example the server handled wrongly: the outcome, in words, and the sockets' record."""
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        message: str,
+        expected: str,
+        actual: str,
+        exchanges: list[Exchange],
+        *,
+        gone: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.outcome, self.message = outcome, message
+        self.expected, self.actual = expected, actual
+        self.exchanges = exchanges
+        self.gone = gone
+        self.example = ""
+        self.checks: list[Check] = []
+
+
+@dataclass
+class Search:
+    """The result of exploring one property: the reported violation, if any, and the effort."""
+
+    violation: Violation | None
+    examples: int
+    seconds: float
+    exhausted_budget: bool
+
+
+def explore(
+    strategy: SearchStrategy[Example],
+    judge: Callable[[Example], None],
+    profile: Profile,
+    describe: Callable[[Example], str] = repr,
+) -> Search:
+    """Run `judge` on examples drawn from `strategy` until one fails (shrunk) or the profile ends."""
+    verdicts: dict[str, Violation | None] = {}
+    started = time.monotonic()
+    state: dict[str, Any] = {"stopped": False, "examples": 0, "budget": False}
+
+    def property_holds(example: Example) -> None:
+        key = repr(example)
+        if key in verdicts:
+            found = verdicts[key]
+            if found is not None:
+                raise found
+            return
+        if state["stopped"]:
+            return
+        if time.monotonic() - started > profile.seconds:
+            state["stopped"] = state["budget"] = True
+            return
+        state["examples"] += 1
+        try:
+            judge(example)
+        except Violation as violation:
+            violation.example = describe(example)
+            verdicts[key] = violation
+            state["stopped"] = state["stopped"] or violation.gone
+            raise
+        verdicts[key] = None
+
+    search = given(strategy)(property_holds)
+    search = seed(profile.seed)(search)
+    search = hypothesis_settings(
+        max_examples=profile.examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+    )(search)
+    violation = None
+    try:
+        search()
+    except Violation as found:
+        violation = found
+    return Search(violation, state["examples"], time.monotonic() - started, state["budget"])

@@ -431,12 +431,14 @@ def reproduce_command(options: argparse.Namespace, command: list[str], name: str
     return Reproducer([*words, "--reference", name])
 
 
-def write_replay_scripts(verdicts: list[Verdict], directory: Path, reports_in: Path) -> None:
+def write_replay_scripts(verdicts: list[Verdict], directory: Path, reports_in: Path) -> int:
     """Write a standalone replay script for each failed property scenario, and point its verdict
-    at the script (relative to where the report files are, so they can move together)."""
+    at the script (relative to where the report files are, so they can move together).
+
+    Returns how many were written."""
     failed = [verdict for verdict in verdicts if verdict.replay is not None]
     if not failed:
-        return
+        return 0
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for verdict in failed:
@@ -445,6 +447,7 @@ def write_replay_scripts(verdicts: list[Verdict], directory: Path, reports_in: P
             verdict.replay_script = os.path.relpath(path, reports_in)
     except OSError as error:
         raise UsageError(f"cannot write the replay scripts in {directory}: {error}") from None
+    return len(failed)
 
 
 def run_as(target: Target) -> str:
@@ -480,7 +483,9 @@ def check(
     replay_dir = options.replay_dir or (
         written[0].with_name(f"{written[0].stem}-replay") if written else Path("h1check-replay")
     )
-    write_replay_scripts(verdicts, replay_dir, written[0].parent if written else Path.cwd())
+    replays = write_replay_scripts(
+        verdicts, replay_dir, written[0].parent if written else Path.cwd()
+    )
     report = RunReport(
         verdicts=tuple(verdicts),
         target=described,
@@ -506,6 +511,8 @@ def check(
         except OSError as error:
             raise UsageError(f"cannot write {path}: {error.strerror}") from None
         print(f"{REPORT_NAMES[kind]} report: {path}")
+    if replays:
+        print(f"Replay scripts: {replay_dir}{os.sep} ({replays} failed properties)")
     return verdicts
 
 

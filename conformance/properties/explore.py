@@ -9,6 +9,9 @@ is none of those, so three rules keep a property honest and its verdict repeatab
 * A server that refuses connections is gone: searching further would only find "failures"
   that are the crash's echo. The search stops there, and the example that met the refusal is
   the one reported (the engine charges the crash by its own rules).
+* A server that gives the search nothing to compare with (the plain request goes unanswered)
+  cannot be judged by it: the first example that finds so raises ScenarioSkipped, which ends
+  the search at once and skips the scenario; the fixed catalogue says what is wrong.
 * The search has a time budget. Once it is spent, every new example passes without being sent,
   which ends shrinking at the smallest failure found so far.
 
@@ -30,7 +33,7 @@ from hypothesis.strategies import SearchStrategy
 from conformance.properties.exchange import Exchange
 from conformance.properties.replay import Check
 from conformance.settings import Settings
-from conformance.verdicts import Outcome
+from conformance.verdicts import Outcome, ScenarioSkipped
 
 Example = TypeVar("Example")
 
@@ -47,7 +50,7 @@ class Profile:
 
     def describe(self) -> str:
         """The profile in words, for reports."""
-        return f"{self.name} profile: up to {self.examples} examples per property, seed {self.seed}"
+        return f"{self.name} profile: seed {self.seed}, {self.examples} examples before shrinking"
 
 
 DEFAULT_SEED = 0
@@ -102,7 +105,7 @@ def explore(
     """Run `judge` on examples drawn from `strategy` until one fails (shrunk) or the profile ends."""
     verdicts: dict[str, Violation | None] = {}
     started = time.monotonic()
-    state: dict[str, Any] = {"stopped": False, "examples": 0, "budget": False}
+    state: dict[str, Any] = {"stopped": False, "examples": 0, "budget": False, "skipped": None}
 
     def property_holds(example: Example) -> None:
         key = repr(example)
@@ -124,6 +127,8 @@ def explore(
             verdicts[key] = violation
             state["stopped"] = state["stopped"] or violation.gone
             raise
+        except ScenarioSkipped as skipped:
+            state["stopped"], state["skipped"] = True, skipped
         verdicts[key] = None
 
     search = given(strategy)(property_holds)
@@ -144,4 +149,6 @@ def explore(
         search()
     except Violation as found:
         violation = found
+    if violation is None and state["skipped"] is not None:
+        raise state["skipped"]
     return Search(violation, state["examples"], time.monotonic() - started, state["budget"])

@@ -231,7 +231,10 @@ def test_console_entry_point_never_shows_a_traceback() -> None:
     assert result.stderr.count("\n") == 1
 
 
-def test_a_seed_style_server_report_fits_a_screenful_and_leads_with_its_cause(capsys) -> None:
+def test_a_seed_style_server_report_fits_a_screenful_and_leads_with_its_cause(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # Replay scripts of failed properties go to ./h1check-replay.
     server = [sys.executable, str(REPO / "fixtures" / "servers" / "seed_style.py"), "{port}"]
     status, out, _ = run_cli(capsys, "run", "--", *server)
     lines = out.splitlines()

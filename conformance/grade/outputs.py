@@ -20,6 +20,7 @@ import functools
 import io
 import json
 import re
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from typing import Any
 from conformance.diagnoses import Diagnosed, Diagnosis, diagnose, load_diagnoses
 from conformance.grade import SandboxResult
 from conformance.grade.rubric import NOT_RUN, ScenarioScore, Score, StageScore
+from conformance.properties.replay import script_name, write_script
 from conformance.report.html import causes, page, scenario_details
 from conformance.report.terminal import MAX_NOTES, clip_output, shorten
 from conformance.reproduce import Reproducer
@@ -37,6 +39,7 @@ from conformance.scenarios import Scenario, load_catalogue
 from conformance.verdicts import Outcome, Verdict, deciding_failures
 
 RESULTS_NAME, FEEDBACK_NAME, REPORT_NAME = "results.json", "feedback.md", "report.json"
+REPLAY_DIR = "replay"  # failed properties' standalone scripts, beside report.json
 GRADES_NAME, CLASS_NAME = "grades.csv", "class.html"
 # What a student is told first when their server could not be checked, by SandboxResult.status.
 NOT_CHECKED = {
@@ -60,6 +63,8 @@ def write_submission(out_dir: Path, result: SandboxResult, score: Score) -> None
     """Write results.json, feedback.md and report.json into `out_dir / result.name`."""
     folder = out_dir / result.name
     folder.mkdir(parents=True, exist_ok=True)
+    if result.report is not None:
+        _write_replays(folder, result.report)
     run = None if result.report is None else _Checked.of(result.report)
     results = _results_json(result, score, run)
     (folder / RESULTS_NAME).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -69,6 +74,19 @@ def write_submission(out_dir: Path, result: SandboxResult, score: Score) -> None
         report.unlink(missing_ok=True)  # A report left by an earlier grading is not this one's.
     else:
         report.write_text(json.dumps(result.report, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_replays(folder: Path, report: dict[str, Any]) -> None:
+    """A replay script beside report.json for each failed property, named in its record."""
+    shutil.rmtree(folder / REPLAY_DIR, ignore_errors=True)  # An earlier grading's are stale.
+    for record in report["scenarios"]:
+        replay = record.get("replay")
+        if not replay:
+            continue
+        script = Path(REPLAY_DIR) / script_name(record["id"])
+        (folder / REPLAY_DIR).mkdir(exist_ok=True)
+        write_script(folder / script, record["id"], record["message"], replay)
+        record["replay_script"] = script.as_posix()
 
 
 def rebuild_verdicts(report: dict[str, Any]) -> list[Verdict]:
@@ -96,6 +114,8 @@ def rebuild_verdicts(report: dict[str, Any]) -> list[Verdict]:
                 server_output=record["server_output"],
                 notes=list(record["notes"]),
                 charged_elsewhere=list(record["charged_elsewhere"]),
+                replay=record.get("replay"),
+                replay_script=record.get("replay_script"),
             )
         )
     return verdicts
@@ -268,6 +288,13 @@ def _failure_body(verdict: Verdict) -> list[str]:
     ]
     if not verdict.reproduction:
         lines += ["", LOCAL_SERVER_NOTE]
+    if verdict.replay_script:
+        lines += [
+            "",
+            "Or replay the exact bytes that failed, with your server running (plain Python):",
+            "",
+            *_fenced([f"python {verdict.replay_script} 127.0.0.1:PORT"], "sh"),
+        ]
     return lines
 
 

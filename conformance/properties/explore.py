@@ -21,13 +21,18 @@ give the same verdicts.
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.strategies import SearchStrategy
 
 from conformance.properties.exchange import Exchange
@@ -96,6 +101,18 @@ class Search:
     exhausted_budget: bool
 
 
+def _keep_cwd_clean() -> None:
+    """Keep hypothesis's cache out of the user's directory.
+
+    Hypothesis keeps a cache under ./.hypothesis even with no example database; a student
+    running h1check beside server.py should not find it there. A test session (hypothesis's
+    pytest plugin loaded) or an explicit HYPOTHESIS_STORAGE_DIRECTORY keeps its own choice.
+    """
+    if "HYPOTHESIS_STORAGE_DIRECTORY" in os.environ or "_hypothesis_pytestplugin" in sys.modules:
+        return
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "h1check-hypothesis")
+
+
 def explore(
     strategy: SearchStrategy[Example],
     judge: Callable[[Example], None],
@@ -103,6 +120,7 @@ def explore(
     describe: Callable[[Example], str] = repr,
 ) -> Search:
     """Run `judge` on examples drawn from `strategy` until one fails (shrunk) or the profile ends."""
+    _keep_cwd_clean()
     verdicts: dict[str, Violation | None] = {}
     started = time.monotonic()
     state: dict[str, Any] = {"stopped": False, "examples": 0, "budget": False, "skipped": None}

@@ -177,7 +177,9 @@ class Connection:
         try:
             head = self._reader.next_head()
         except BadRequest as error:
-            return self._respond_and_close(error_response(error.status, error.reason), now)
+            refusal = error_response(error.status, error.reason)
+            refusal.send_body = not self._reader.refused_head_only
+            return self._respond_and_close(refusal, now)
         if head is None:
             if self._reader.eof:
                 return self._close()

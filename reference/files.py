@@ -101,7 +101,10 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
         path, _, query = target.partition(b"?")
         return path.partition(b"#")[0], query.partition(b"#")[0]
     if b"://" in target[:16]:
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # e.g. "http://[/": an authority that is no host at all.
+            return b"", b""
         return parts.path or b"/", parts.query
     return b"", b""
 

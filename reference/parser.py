@@ -18,8 +18,9 @@ frames the head itself before handing it over:
 * h11 takes Transfer-Encoding over Content-Length when both are present;
   RFC 9112 §6.1 says such a message "ought to be handled as an error", and
   it is the classic smuggling shape, so we answer 400 and close.
-* h11 does not notice a second Host field (RFC 9112 §3.2: 400) nor a major
-  version other than 1 (RFC 9110 §15.6.6: 505).
+* h11 does not check the Host value (RFC 9112 §3.2: 400 for an invalid one)
+  nor a major version other than 1 (RFC 9110 §15.6.6: 505), and older h11
+  releases let a second Host field through.
 
 Another parser can replace h11 behind this class's small interface as long
 as it produces the same :class:`RequestHead` and :class:`BadRequest` for the
@@ -36,6 +37,11 @@ import h11
 from reference.limits import Limits
 
 _VERSION = re.compile(rb" HTTP/(\d)\.(\d)\r\n")
+# RFC 9112 §3.2: Host = uri-host [ ":" port ], an IP literal or a registered name (RFC 3986
+# §3.2.2); any other value MUST be answered 400.
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
+)
 #: A line ending, or a CR or LF standing alone where only CRLF may end a line.
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 #: The first byte that is not part of an empty line.
@@ -110,6 +116,15 @@ class RequestReader:
         """True when some bytes of a request that is not yet complete have arrived."""
         # A search, not lstrip(): it stops at the first byte instead of copying the buffer.
         return self._body is None and _REQUEST_START.search(self._buffer) is not None
+
+    @property
+    def refused_head_only(self) -> bool:
+        """True when the request being refused is a HEAD: its error response has no content.
+
+        A head can be refused before h11 has parsed its method, so this reads the request
+        line's first word; RFC 9110 §9.3.2 forbids content in any response to HEAD.
+        """
+        return self._buffer.startswith(b"HEAD ")
 
     @property
     def declared_body_length(self) -> int | None:
@@ -216,6 +231,9 @@ class RequestReader:
         names = [name for name, _ in fields]
         if names.count(b"host") > 1:
             raise BadRequest(400, "more than one Host field")
+        host = dict(fields).get(b"host")
+        if host is not None and not _HOST.fullmatch(host):
+            raise BadRequest(400, "invalid Host field value")
         if b"transfer-encoding" in names and b"content-length" in names:
             raise BadRequest(400, "both Content-Length and Transfer-Encoding")
         if b"transfer-encoding" in names or b"content-length" in names:

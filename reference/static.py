@@ -98,8 +98,8 @@ def _not_modified(head: RequestHead, found: files.StaticFile) -> bool:
         return False
     try:
         since = parsedate_to_datetime(if_modified_since.decode("latin-1")).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return False
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False  # An unreadable date is ignored, as RFC 9110 §13.1.3 says.
     return int(found.mtime) <= since
 
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import h11
 
@@ -323,6 +323,17 @@ def _invalid_host(reading: _Reading) -> bool:
     )
 
 
+def _invalid_absolute_target(reading: _Reading) -> bool:
+    """An absolute-form target whose authority is no host (e.g. `http://[/`)."""
+    if reading.request is None or b"://" not in reading.request.target[:16]:
+        return False
+    try:
+        urlsplit(reading.request.target)
+    except ValueError:
+        return True
+    return False
+
+
 def _nul_or_cr_in_field_value(reading: _Reading) -> bool:
     return _lenient(reading, _in_fields(reading, rb"\x00|\r(?!\n)", b" "))
 
@@ -463,6 +474,16 @@ DEPARTURES: tuple[Departure, ...] = (
         Expectation.REFUSE,
         "the Host value is not a host and port: h11 does not check it, a server must answer 400",
         _invalid_host,
+    ),
+    Departure(
+        "invalid-absolute-target",
+        "RFC 9112 §3.2",
+        "Recipients of an invalid request-line SHOULD respond with either a 400 (Bad Request)"
+        " error or a 301 (Moved Permanently) redirect with the request-target properly encoded.",
+        Expectation.EITHER,
+        "an absolute-form target whose authority is not a host: h11 does not check it,"
+        " a server should answer 400",
+        _invalid_absolute_target,
     ),
     Departure(
         "nul-or-cr-in-field-value",

@@ -210,6 +210,10 @@ HEAD = b"GET / HTTP/1.1\r\nHost: localhost\r\n"
 
 # One request that each departure decides, and the verdict it gives.
 DEPARTURE_EXAMPLES = {
+    "invalid-absolute-target": (
+        b"GET http://[/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        Expectation.EITHER,
+    ),
     "bare-lf": (b"GET / HTTP/1.1\nHost: localhost\n\n", Expectation.EITHER),
     "obs-fold": (HEAD + b"X-Folded: a\r\n\tb\r\n\r\n", Expectation.EITHER),
     "whitespace-before-first-field": (

@@ -57,20 +57,7 @@ def examples(normal: int, deep: int) -> settings:
 REGRESSIONS = Path(__file__).resolve().parents[2] / "fixtures" / "regressions"
 #: Regression inputs of bugs not fixed yet, with what is wrong; each replay is a strict xfail, so
 #: the fix shows up as an XPASS that asks for its entry here to be removed.
-KNOWN_BUGS = {
-    "absolute-form-with-bracket-authority.http": (
-        "the core raises ValueError('Invalid IPv6 URL'): files.split_target() calls urlsplit() on"
-        " a target whose authority is not a host, and static.respond() catches only OSError"
-    ),
-    "if-modified-since-year-overflow.http": (
-        "the core raises OverflowError: static._not_modified() catches TypeError, ValueError and"
-        " IndexError from parsedate_to_datetime(), which raises OverflowError for a huge year"
-    ),
-    "host-with-a-space.http": (
-        "the core answers 200: it never checks the Host value, and RFC 9112 §3.2 requires 400"
-        " for an invalid one (classify's invalid-host departure)"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 #: The departures from h11 where the reference answers 400 (parser.py says why), by name, with
 #: the mutation kind that makes each.
 STRICTER = {
@@ -117,9 +104,6 @@ class Run:
 
     transcript: Transcript
     answers: list[Answer]
-    #: The core sent an error page after a refused HEAD request's head: see
-    #: test_a_refused_head_request_gets_no_content.
-    content_after_head: bool
 
     @property
     def answered_before_end(self) -> int:
@@ -151,9 +135,8 @@ def drive(chunks: Sequence[bytes], methods: Sequence[str]) -> Run:
     transcript = run_core(chunks)
     framing = [*methods, *["GET"] * transcript.responses][: transcript.responses]
     answers, leftover = read_answers(transcript.output, framing)
-    content_after_head = bool(leftover) and _error_page_after_head(answers, framing, leftover)
-    assert not leftover or content_after_head, f"bytes after the last response: {leftover[:80]!r}"
-    return Run(transcript, answers, content_after_head)
+    assert not leftover, f"bytes after the last response: {leftover[:80]!r}"
+    return Run(transcript, answers)
 
 
 def read_answers(output: bytes, methods: Sequence[str]) -> tuple[list[Answer], bytes]:
@@ -192,14 +175,6 @@ def _answer(response: h11.Response, body: bytes) -> Answer:
     lengths = [int(value) for name, value in response.headers if name == b"content-length"]
     length = lengths[0] if lengths else None
     return Answer(response.status_code, body, b"close" in options, length)
-
-
-def _error_page_after_head(answers: list[Answer], methods: Sequence[str], leftover: bytes) -> bool:
-    """True when `leftover` is exactly the body a closing error response to HEAD declared."""
-    if not answers or methods[-1] != "HEAD":
-        return False
-    last = answers[-1]
-    return last.status >= 400 and last.announces_close and len(leftover) == last.content_length
 
 
 def cut(data: bytes, points: Iterable[int]) -> list[bytes]:
@@ -389,13 +364,9 @@ def test_a_regression_input_is_handled_whole_and_cut_anywhere(path: Path):
         assert split == whole.transcript, f"cut after byte {at} of {len(data)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core sends its error page after the head of a 400 to a HEAD request it has read"
-    " (RFC 9110 §9.3.2: no content in a response to HEAD); a client reads it as the next response",
-)
 def test_a_refused_head_request_gets_no_content():
+    """RFC 9110 §9.3.2: no content in any response to HEAD, a refusal included."""
     data = (REGRESSIONS / "head-with-two-host-fields.http").read_bytes()
     run = drive([data], methods_in(data))
     assert run.answers[0].status == 400
-    assert not run.content_after_head
+    assert run.answers[0].body == b"" and run.transcript.output.endswith(b"\r\n\r\n")

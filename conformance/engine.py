@@ -83,6 +83,8 @@ class Runner:
         self.ledger = Ledger({s.owns: s.id for s in scenarios if s.owns is not None})
         self.gone: str | None = None
         self.previous: Verdict | None = None
+        # The property layer's record of the server's plain answers; a restart forgets it.
+        self.plain_forms: dict = {}
         # The latest moment a client closed a connection the server still held open: the one
         # thing a server that dies without any request to blame can be charged with.
         self.last_close: str | None = None
@@ -109,9 +111,13 @@ class Runner:
                     verdict, session = self._run_steps(scenario)
         if self.gone is not None:
             return Verdict(scenario, Outcome.BLOCKED, f"not run: {self.gone}")
-        died = self._exited(wait=verdict.outcome is Outcome.CRASH or session.abrupt_end)
+        wait = verdict.outcome is Outcome.CRASH or session.abrupt_end
+        died = self._exited(wait=wait or session.died_at_client_close)
         session.close_all()
-        if died:
+        if died and session.died_at_client_close:
+            self.last_close = "when a property scenario's client closed a connection it held open"
+            self._server_died(verdict, "exited")
+        elif died:
             self._charge_crash(verdict, "the server process exited during this scenario")
         else:
             self.last_close = (
@@ -151,6 +157,7 @@ class Runner:
             scenario_id=scenario.id,
             ledger=self.ledger,
             late_window=self.settings.response_timeout if self.answering else 0.0,
+            plain_forms=self.plain_forms,
         )
         return judge_steps(scenario, session), session
 
@@ -217,6 +224,7 @@ class Runner:
     def _bring_back(self) -> str:
         """Restart the server, or say why the rest of the run cannot go on; returns what happened."""
         self.last_close = None
+        self.plain_forms.clear()
         if not self.target.restartable:
             self.gone = (
                 f"the server at {self.target.description} is gone, and h1check cannot restart"

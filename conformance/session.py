@@ -75,6 +75,7 @@ class Session:
         scenario_id: str = "",
         ledger: Ledger | None = None,
         late_window: float = 0.0,
+        plain_forms: dict | None = None,
     ) -> None:
         self.docroot, self.settings = docroot, settings
         self.scenario_id = scenario_id
@@ -84,6 +85,11 @@ class Session:
         self.clients = Clients(host, port, settings, self.transcript)
         self.choices: list[str] = []
         self.abrupt_end = False
+        # A property scenario found the server gone right after it closed a connection the
+        # server held open (properties/laws.py): the engine charges that as a client-close death.
+        self.died_at_client_close = False
+        # What the property layer learned of the server's plain answers, shared by the run.
+        self.plain_forms = {} if plain_forms is None else plain_forms
         self._files: dict[str, bytes] = {}
 
     def run(self, steps: tuple[Step, ...]) -> None:

@@ -523,6 +523,18 @@ DEPARTURES: tuple[Departure, ...] = (
 _STRENGTH = {Expectation.ANSWER: 0, Expectation.EITHER: 1, Expectation.REFUSE: 2}
 
 
+def http09_shaped(data: bytes) -> bool:
+    """Whether the request line is two words, method and target: HTTP/0.9's request form.
+
+    RFC 9112 App. C.1 leaves a server free to still speak HTTP/0.9 ("Any server that implements
+    name-based virtual hosts ought to disable support for HTTP/0.9"), and RFC 9110 §6.2 has it
+    answer in a version no higher than the request's: the body alone, then a close. Such a
+    reply is accepted wherever the request may be refused, the one answer h11 cannot parse.
+    """
+    line = data.split(b"\n", 1)[0]
+    return len(_REQUEST_LINE_WHITESPACE.split(line.strip())) == 2
+
+
 def describe_departures() -> str:
     """Every departure from h11 as text for docs: its name, verdict, summary, RFC and sentence."""
     return "\n".join(

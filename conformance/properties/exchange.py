@@ -95,13 +95,19 @@ Log = Callable[[str, bytes], None]
 
 
 def converse(
-    host: str, port: int, turns: tuple[Turn, ...], settings: Settings, *, await_close: bool
+    host: str,
+    port: int,
+    turns: tuple[Turn, ...],
+    settings: Settings,
+    *,
+    await_close: bool,
+    close_wait_s: float | None = None,
 ) -> Exchange:
     """On a fresh connection, take each turn: write, then read one response per method.
 
     A response announcing that the connection ends stops the conversation there. With
     `await_close` the server must close once the last turn is answered (its last request asked
-    it to); the exchange records whether it did within the timeout.
+    it to); the exchange records whether it did within the timeout (or `close_wait_s`).
     """
     exchange = Exchange(turns)
     started = time.monotonic()
@@ -127,7 +133,7 @@ def converse(
             if exchange.ending is not Ending.ANSWERED or reader.eof or _announced(exchange):
                 break
         if exchange.ending is Ending.ANSWERED and (await_close or _announced(exchange)):
-            exchange.closed_by_server = _closes(reader, settings)
+            exchange.closed_by_server = _closes(reader, close_wait_s or settings.response_timeout)
             log("*", b"server closed" if exchange.closed_by_server else b"still open")
         exchange.closed_by_server = exchange.closed_by_server or reader.eof
         if reader.eof:
@@ -185,15 +191,17 @@ def _read_responses(
             return
         except FramingError as error:
             exchange.ending, exchange.detail = Ending.MALFORMED, f"malformed response: {error}"
+            # Whether it then closes tells an HTTP/0.9 reply (the body, then a close) apart.
+            exchange.closed_by_server = _closes(reader, settings.response_timeout)
             return
         exchange.responses.append(response)
         if response.announces_close:
             return  # Nothing may follow a response that says the connection ends.
 
 
-def _closes(reader: ResponseReader, settings: Settings) -> bool:
-    """Whether the server closes within the timeout (extra bytes are read and kept)."""
-    deadline = time.monotonic() + settings.response_timeout
+def _closes(reader: ResponseReader, seconds: float) -> bool:
+    """Whether the server closes within `seconds` (extra bytes are read and kept)."""
+    deadline = time.monotonic() + seconds
     while not reader.eof:
         if reader.receive(deadline) is None:
             return False

@@ -1,7 +1,7 @@
 """Driving hypothesis against a live server: examples, a time budget, and one shrunk failure.
 
 Hypothesis assumes a test it can rerun at will, cheaply and with the same result. A live server
-is none of those, so three rules keep a property honest and its verdict repeatable:
+is none of those, so these rules keep a property honest and its verdict repeatable:
 
 * Every example's verdict is remembered by the example's value. Hypothesis replays the minimal
   failure at the end; it gets the remembered violation instead of a second exchange that a
@@ -12,8 +12,10 @@ is none of those, so three rules keep a property honest and its verdict repeatab
 * A server that gives the search nothing to compare with (the plain request goes unanswered)
   cannot be judged by it: the first example that finds so raises ScenarioSkipped, which ends
   the search at once and skips the scenario; the fixed catalogue says what is wrong.
-* The search has a time budget. Once it is spent, every new example passes without being sent,
-  which ends shrinking at the smallest failure found so far.
+* Shrinking a failure that shows only by waiting out the timeout (a hang, a connection never
+  closed) costs seconds per attempt, so after a few such failures (a count, not a clock, so the
+  result does not depend on the machine's speed) the search stops at the smallest so far. A
+  time budget is the last safety net: once spent, new examples pass without being sent.
 
 The seed is the profile's; with the same seed and a server that answers the same way, two runs
 give the same verdicts.
@@ -52,6 +54,9 @@ class Profile:
     seconds: float
     seed: int
     split_pause_s: float = 0.005
+    # Failures found only by waiting out a timeout (a hang, a connection never closed) cost
+    # seconds each to shrink: after this many the search stops, at the smallest so far.
+    slow_failures: int = 3
 
     def describe(self) -> str:
         """The profile in words, for reports."""
@@ -59,8 +64,8 @@ class Profile:
 
 
 DEFAULT_SEED = 0
-DEFAULT = Profile("default", examples=30, seconds=6.0, seed=DEFAULT_SEED)
-DEEP = Profile("deep", examples=600, seconds=90.0, seed=DEFAULT_SEED)
+DEFAULT = Profile("default", examples=30, seconds=20.0, seed=DEFAULT_SEED)
+DEEP = Profile("deep", examples=600, seconds=120.0, seed=DEFAULT_SEED, slow_failures=10)
 
 
 def profile_for(settings: Settings) -> Profile:
@@ -89,6 +94,7 @@ class Violation(Exception):
         self.gone = gone
         self.example = ""
         self.checks: list[Check] = []
+        self.slow = False
 
 
 @dataclass
@@ -123,7 +129,13 @@ def explore(
     _keep_cwd_clean()
     verdicts: dict[str, Violation | None] = {}
     started = time.monotonic()
-    state: dict[str, Any] = {"stopped": False, "examples": 0, "budget": False, "skipped": None}
+    state: dict[str, Any] = {
+        "stopped": False,
+        "examples": 0,
+        "budget": False,
+        "skipped": None,
+        "slow": 0,
+    }
 
     def property_holds(example: Example) -> None:
         key = repr(example)
@@ -143,7 +155,8 @@ def explore(
         except Violation as violation:
             violation.example = describe(example)
             verdicts[key] = violation
-            state["stopped"] = state["stopped"] or violation.gone
+            state["slow"] += violation.slow
+            state["stopped"] |= violation.gone or state["slow"] >= profile.slow_failures
             raise
         except ScenarioSkipped as skipped:
             state["stopped"], state["skipped"] = True, skipped

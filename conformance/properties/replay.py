@@ -25,6 +25,7 @@ class Wanted:
     body_sha256: str | None = None
     close_instead: bool = False  # a close without a response is acceptable
     wait_ok: bool = False  # no response at all is acceptable: the head has not ended for it
+    http09_ok: bool = False  # an HTTP/0.9 reply (no status line, then a close) is acceptable
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,10 @@ def receive(sock, buffer):
 
 def read_response(sock, buffer, method):
     """Return (status, body, connection header, rest) of the next final response."""
+    while len(buffer) < 5:
+        buffer = receive(sock, buffer)
+    if not buffer.startswith(b"HTTP/"):
+        raise ValueError("a reply with no status line")
     while True:
         while b"\r\n\r\n" not in buffer:
             buffer = receive(sock, buffer)
@@ -164,6 +169,18 @@ def read_response(sock, buffer, method):
         return status, buffer, b"close", b""
 
 
+def closes(sock):
+    """Whether the server closes the connection within the timeout (reading what comes)."""
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
+
+
 def replay(host, port, number, exchange):
     print(f"socket {number}: connecting to {host}:{port}")
     sock = socket.create_connection((host, port), timeout=TIMEOUT)
@@ -178,6 +195,11 @@ def replay(host, port, number, exchange):
         for index, (method, want) in enumerate(zip(exchange["methods"], exchange["wanted"])):
             try:
                 status, body, connection, buffer = read_response(sock, buffer, method)
+            except ValueError as error:
+                closed = closes(sock)
+                if not (want["http09_ok"] and closed):
+                    problems.append(f"response {index + 1}: {error}; wanted {want['text']}")
+                return problems
             except (EOFError, ConnectionError):
                 if not want["close_instead"]:
                     problems.append(f"response {index + 1}: the server closed instead; wanted {want['text']}")
@@ -193,14 +215,8 @@ def replay(host, port, number, exchange):
                 problems.append(f"response {index + 1}: another body; wanted {want['text']}")
             if b"close" in connection:
                 return problems
-        if exchange["must_close"]:
-            try:
-                while sock.recv(65536):
-                    pass
-            except TimeoutError:
-                problems.append(f"the server kept the connection open {TIMEOUT:g} s after the last response")
-            except ConnectionError:
-                pass
+        if exchange["must_close"] and not closes(sock):
+            problems.append(f"the server kept the connection open {TIMEOUT:g} s after the last response")
     return problems
 
 

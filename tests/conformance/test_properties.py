@@ -12,6 +12,7 @@ import pytest
 from hypothesis import strategies as st
 
 from conformance.engine import run
+from conformance.properties.classify import http09_shaped
 from conformance.properties.explore import Profile, Violation, explore
 from conformance.properties.replay import script_name, write_script
 from conformance.scenarios import load_catalogue
@@ -187,3 +188,17 @@ def test_the_same_seed_draws_the_same_examples() -> None:
 
     assert drawn(7) == drawn(7)
     assert drawn(7) != drawn(8)
+
+
+@pytest.mark.parametrize(
+    ("data", "shaped"),
+    [
+        (b"GET /\r\nHost: localhost\r\n\r\n", True),
+        (b"GET  /index.html\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", False),
+        (b"GET / HTTP/1.1x\r\n\r\n", False),
+        (b"GET\r\n\r\n", False),
+    ],
+)
+def test_a_two_word_request_line_may_get_an_http09_reply(data: bytes, shaped: bool) -> None:
+    assert http09_shaped(data) is shaped

@@ -331,7 +331,7 @@ def _judge_mutations(run: PropertyRun, kinds: tuple[str, ...], refused: dict[str
             want = run.want_like(verdict.method, path, "it", required=False)
         elif verdict.expectation is Expectation.REFUSE and mutation.kind in refused:
             want = Wanted(
-                f"a 4xx or 5xx status, or a close ({refused[mutation.kind]}; {verdict.reason})",
+                f"a 4xx or 5xx status (or 301), or a close ({refused[mutation.kind]}; {verdict.reason})",
                 ("4xx", "5xx", "301"),
                 close_instead=True,
                 wait_ok=unended,

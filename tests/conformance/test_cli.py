@@ -272,3 +272,29 @@ def test_explain_prints_the_rfc_paragraph_and_the_steps(capsys) -> None:
     status, _, err = run_cli(capsys, "explain", "keep-alive.clientclose")
     assert status == 2
     assert "did you mean keep-alive.client-close" in one_line_error(err)
+
+
+def test_a_failed_property_leaves_a_replay_script_the_reports_point_to(
+    tmp_path: Path, capsys
+) -> None:
+    server = [sys.executable, str(REPO / "fixtures" / "servers" / "percent_upper_hex.py"), "{port}"]
+    report, page = tmp_path / "out" / "r.json", tmp_path / "out" / "r.html"
+    report.parent.mkdir()
+    argv = [
+        "run",
+        "--id",
+        "files.property-target-forms",
+        "--json",
+        str(report),
+        "--html",
+        str(page),
+    ]
+    status, out, _ = run_cli(capsys, *argv, "--", *server)
+    assert status == 1
+    (record,) = json.loads(report.read_text())["scenarios"]
+    assert record["outcome"] == "fail" and record["property"] == "target-forms"
+    assert record["replay_script"] == "r-replay/files-property-target-forms.py"
+    assert (report.parent / record["replay_script"]).is_file()
+    assert record["replay"]["seed"] == 0 and record["replay"]["sockets"][0]["sent"]
+    assert f'href="{record["replay_script"]}"' in page.read_text()
+    assert f"Replay scripts: {tmp_path / 'out' / 'r-replay'}{os.sep}" in out

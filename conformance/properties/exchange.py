@@ -13,6 +13,7 @@ it is the closed-clients scenarios' concern; a property must not trip over it an
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import struct
 import time
@@ -135,12 +136,30 @@ def converse(
         if exchange.ending is Ending.ANSWERED and (await_close or _announced(exchange)):
             exchange.closed_by_server = _closes(reader, close_wait_s or settings.response_timeout)
             log("*", b"server closed" if exchange.closed_by_server else b"still open")
+        if not reader.eof and exchange.ending is not Ending.TIMEOUT:
+            # A server that closes after a response with no length of its own (a HEAD, a 304)
+            # may be closing right now: see its FIN before closing, or the server is left in
+            # TIME_WAIT and a course server without SO_REUSEADDR cannot bind again for a minute.
+            unframed = not exchange.responses or _unframed(exchange.responses[-1])
+            _closes(reader, settings.pause if unframed else 0.0)
         exchange.closed_by_server = exchange.closed_by_server or reader.eof
         if reader.eof:
             # The server closed first: a reset now costs it nothing and leaves no TIME_WAIT.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return exchange
+
+
+def _readable(reader: ResponseReader) -> bool:
+    readable, _, _ = select.select([reader.sock], [], [], 0)
+    return bool(readable)
+
+
+def _unframed(response: ReadResponse) -> bool:
+    """Whether the response carried no framing field (its end was its head's, or the close)."""
+    return (
+        response.header("content-length") is None and response.header("transfer-encoding") is None
+    )
 
 
 def _announced(exchange: Exchange) -> bool:
@@ -202,6 +221,9 @@ def _read_responses(
 def _closes(reader: ResponseReader, seconds: float) -> bool:
     """Whether the server closes within `seconds` (extra bytes are read and kept)."""
     deadline = time.monotonic() + seconds
+    if seconds <= 0:
+        # Only what has already arrived: one look without waiting.
+        return reader.eof or (_readable(reader) and reader.receive(deadline + 1) == b"")
     while not reader.eof:
         if reader.receive(deadline) is None:
             return False

@@ -35,3 +35,6 @@ class Limits:
     #: Files up to this size are read into the same write as their head;
     #: larger ones go out with sendfile after it.
     inline_body_max: int = 64 * 1024
+    #: Seconds a target's resolution (and a small file's bytes) may be reused before the
+    #: filesystem is asked again: the bound on serving a file that just changed (filecache.py).
+    file_check_interval: float = 1.0

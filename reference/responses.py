@@ -40,6 +40,8 @@ class Response:
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: Header fields already serialised (each line ending in CRLF), sent before `headers`.
+    fields: bytes = b""
     body: bytes = b""
     file: FileSegment | None = None
     send_body: bool = True
@@ -62,36 +64,41 @@ def error_response(status: int, detail: str = "") -> Response:
 
 
 class _DateCache:
-    """IMF-fixdate of the current second, formatted once per second, not once per response."""
+    """The Date field of the current second, formatted once per second, not once per response."""
 
     def __init__(self) -> None:
         self._second = -1
-        self._value = ""
+        self._line = b""
 
-    def now(self) -> str:
+    def line(self) -> bytes:
         second = int(time.time())
         if second != self._second:
             self._second = second
-            self._value = formatdate(second, usegmt=True)
-        return self._value
+            self._line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode("latin-1")
+        return self._line
 
 
 _dates = _DateCache()
+_SERVER_LINE = f"Server: {SERVER_NAME}\r\n".encode("latin-1")
+_status_lines: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _status_lines.get(status)
+    if line is None:
+        line = _status_lines[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+    return line
 
 
 def serialise_head(response: Response, *, close: bool) -> bytes:
     """The status line and header section of ``response``, ending with the blank line."""
-    phrase = HTTPStatus(response.status).phrase
-    lines = [
-        f"HTTP/1.1 {response.status} {phrase}",
-        f"Date: {_dates.now()}",
-        f"Server: {SERVER_NAME}",
-    ]
-    lines += [f"{name}: {value}" for name, value in response.headers]
+    parts = [_status_line(response.status), _dates.line(), _SERVER_LINE, response.fields]
+    parts += [f"{name}: {value}\r\n".encode("latin-1") for name, value in response.headers]
     # RFC 9110 §8.6: a 304 must not carry a Content-Length that differs from the 200's;
     # omitting it is the simplest way to be right.
     if response.status != 304:
-        lines.append(f"Content-Length: {response.content_length}")
+        parts.append(b"Content-Length: %d\r\n" % (response.content_length or 0))
     if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from email.utils import parsedate_to_datetime
 
-from reference import files
+from reference import filecache, files
 from reference.limits import Limits
 from reference.parser import RequestHead
 from reference.responses import FileSegment, Response, error_response
@@ -32,7 +32,8 @@ def respond(head: RequestHead, root: str, limits: Limits) -> Response:
         response = error_response(405, f"Only {ALLOWED} are allowed here.")
         response.headers.append(("Allow", ALLOWED))
         return response
-    found = files.resolve(root, head.target)
+    cache = filecache.for_root(root, limits.file_check_interval)
+    found = cache.resolve(head.target)
     if isinstance(found, files.BadTarget):
         response = error_response(400, found.reason)
     elif isinstance(found, files.NotFound):
@@ -41,13 +42,26 @@ def respond(head: RequestHead, root: str, limits: Limits) -> Response:
         response = error_response(301, "The resource is a directory; see its slash form.")
         response.headers.append(("Location", found.location))
     else:
-        response = _file_response(head, found, limits)
+        response = _file_response(head, found, limits, cache)
     response.send_body = head.method != b"HEAD"
     return response
 
 
-def _file_response(head: RequestHead, found: files.StaticFile, limits: Limits) -> Response:
+def _file_response(
+    head: RequestHead, found: files.StaticFile, limits: Limits, cache: filecache.FileCache
+) -> Response:
     """200, 206, 304 or 416 for an existing file, honouring validators and Range."""
+    plain = not _conditional(head) and (head.get(b"range") is None or head.method != b"GET")
+    if plain:
+        # The common case: the fields serialised once per version of the file, and a small
+        # file's bytes from memory, so the whole response is one write.
+        if head.method == b"HEAD":
+            # RFC 9110 §9.3.2: the fields GET would send, without opening the file.
+            return Response(200, fields=found.fields, content_length=found.size)
+        if found.size > limits.inline_body_max:
+            segment = FileSegment(found.path, 0, found.size)
+            return Response(200, fields=found.fields, file=segment)
+        return Response(200, fields=found.fields, body=cache.contents(found))
     validators = [
         ("Last-Modified", found.last_modified),
         ("ETag", found.etag),
@@ -72,18 +86,14 @@ def _file_response(head: RequestHead, found: files.StaticFile, limits: Limits) -
         # reading the body only to throw it away would cost a disk read per HEAD.
         return Response(status, headers, content_length=count)
     if count <= limits.inline_body_max:
-        return Response(status, headers, body=_read_exactly(found.path, start, count))
+        if found.size <= limits.inline_body_max:
+            return Response(status, headers, body=cache.contents(found)[start:end])
+        return Response(status, headers, body=files.read_exactly(found.path, start, count))
     return Response(status, headers, file=FileSegment(found.path, start, count))
 
 
-def _read_exactly(path: str, offset: int, count: int) -> bytes:
-    """Read a small slice of a file, padding nothing: a short file would break framing."""
-    with open(path, "rb") as stream:
-        stream.seek(offset)
-        data = stream.read(count)
-    if len(data) != count:
-        raise OSError(f"{path} changed size while being served")
-    return data
+def _conditional(head: RequestHead) -> bool:
+    return head.get(b"if-none-match") is not None or head.get(b"if-modified-since") is not None
 
 
 def _not_modified(head: RequestHead, found: files.StaticFile) -> bool:

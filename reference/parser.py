@@ -82,8 +82,14 @@ class RequestHead:
         """True when the client asked (explicitly or by its version) for a single request."""
         if self.http_version != b"1.1":
             return True
-        tokens = (self.get(b"connection") or b"").lower().split(b",")
-        return any(token.strip() == b"close" for token in tokens)
+        # Every Connection field counts: repeated field lines form one comma-separated list
+        # (RFC 9110 §5.3), so a "close" in the second one is as binding as in the first.
+        return any(
+            token.strip() == b"close"
+            for name, value in self.headers
+            if name == b"connection"
+            for token in value.lower().split(b",")
+        )
 
 
 class RequestReader:

@@ -174,6 +174,7 @@ def test_ignores_empty_lines_before_a_request_line():
         (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n", True),
         (b"GET / HTTP/1.0\r\n\r\n", True),
         (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", True),
     ],
 )
 def test_knows_when_the_client_wants_a_single_request(raw: bytes, close: bool):

@@ -22,15 +22,17 @@ frames the head itself before handing it over:
   nor a major version other than 1 (RFC 9110 §15.6.6: 505), and older h11
   releases let a second Host field through.
 
-Another parser can replace h11 behind this class's small interface as long
-as it produces the same :class:`RequestHead` and :class:`BadRequest` for the
-same bytes.
+Another parser can replace h11 behind the small :class:`Reader` interface as
+long as it produces the same :class:`RequestHead` and :class:`BadRequest` for
+the same bytes: ``reference/fastparser.py`` does, and is the default; this one
+stays selectable (``--parser h11``) as the reference it is tested against.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import h11
 
@@ -39,7 +41,7 @@ from reference.limits import Limits
 _VERSION = re.compile(rb" HTTP/(\d)\.(\d)\r\n")
 # RFC 9112 §3.2: Host = uri-host [ ":" port ], an IP literal or a registered name (RFC 3986
 # §3.2.2); any other value MUST be answered 400.
-_HOST = re.compile(
+HOST_VALUE = re.compile(
     rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
 )
 #: A line ending, or a CR or LF standing alone where only CRLF may end a line.
@@ -90,6 +92,29 @@ class RequestHead:
             if name == b"connection"
             for token in value.lower().split(b",")
         )
+
+
+class Reader(Protocol):
+    """What the connection core needs of a request parser (see :class:`RequestReader`)."""
+
+    eof: bool
+
+    def __init__(self, limits: Limits) -> None: ...
+
+    @property
+    def has_partial_request(self) -> bool: ...
+
+    @property
+    def refused_head_only(self) -> bool: ...
+
+    @property
+    def declared_body_length(self) -> int | None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def next_head(self) -> RequestHead | None: ...
+
+    def discard_body(self) -> bool: ...
 
 
 class RequestReader:
@@ -238,7 +263,7 @@ class RequestReader:
         if names.count(b"host") > 1:
             raise BadRequest(400, "more than one Host field")
         host = dict(fields).get(b"host")
-        if host is not None and not _HOST.fullmatch(host):
+        if host is not None and not HOST_VALUE.fullmatch(host):
             raise BadRequest(400, "invalid Host field value")
         if b"transfer-encoding" in names and b"content-length" in names:
             raise BadRequest(400, "both Content-Length and Transfer-Encoding")

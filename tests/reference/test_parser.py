@@ -1,32 +1,44 @@
-"""The parsing seam: what h11 accepts that a server must refuse, and body discarding."""
+"""The parsing seam: what h11 accepts that a server must refuse, and body discarding.
+
+Every test runs against each reader in PARSERS: they must behave alike.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
+from types import ModuleType
 
 import pytest
 
-from reference import parser
+from reference import fastparser, parser
+from reference.fastparser import PARSERS
 from reference.limits import Limits
-from reference.parser import BadRequest, BodyTooLarge, RequestReader
+from reference.parser import BadRequest, BodyTooLarge, Reader
 
 
-def read_head(data: bytes, limits: Limits | None = None):
-    reader = RequestReader(limits or Limits())
+@pytest.fixture(params=list(PARSERS.values()), ids=list(PARSERS))
+def reader_class(request: pytest.FixtureRequest) -> type[Reader]:
+    return request.param
+
+
+def read_head(reader_class: type[Reader], data: bytes, limits: Limits | None = None):
+    reader = reader_class(limits or Limits())
     reader.feed(data)
     return reader.next_head()
 
 
-def status_for(data: bytes, limits: Limits | None = None) -> int:
+def status_for(reader_class: type[Reader], data: bytes, limits: Limits | None = None) -> int:
     with pytest.raises(BadRequest) as caught:
-        read_head(data, limits)
+        read_head(reader_class, data, limits)
     return caught.value.status
 
 
-def status_for_bytewise(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
+def status_for_bytewise(
+    reader_class: type[Reader], data: bytes, limits: Limits | None = None
+) -> tuple[int, int]:
     """The status a head fed one byte at a time is refused with, and after how many bytes."""
-    reader = RequestReader(limits or Limits())
+    reader = reader_class(limits or Limits())
     for received in range(1, len(data) + 1):
         reader.feed(data[received - 1 : received])
         try:
@@ -67,39 +79,45 @@ MUST_REFUSE = [
 
 
 @pytest.mark.parametrize(("raw", "status"), MUST_REFUSE)
-def test_rejects_what_a_server_must_refuse(raw: bytes, status: int):
-    assert status_for(raw) == status
+def test_rejects_what_a_server_must_refuse(reader_class: type[Reader], raw: bytes, status: int):
+    assert status_for(reader_class, raw) == status
 
 
 @pytest.mark.parametrize(("raw", "status"), MUST_REFUSE)
-def test_the_verdict_does_not_depend_on_how_the_head_was_split(raw: bytes, status: int):
-    assert status_for_bytewise(raw)[0] == status
+def test_the_verdict_does_not_depend_on_how_the_head_was_split(
+    reader_class: type[Reader], raw: bytes, status: int
+):
+    assert status_for_bytewise(reader_class, raw)[0] == status
 
 
-def test_measures_a_complete_oversized_head_that_h11_would_accept():
+def test_measures_a_complete_oversized_head_that_h11_would_accept(reader_class: type[Reader]):
     limits = Limits(max_request_line=100, max_head=200, max_fields=3)
-    assert status_for(b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: a\r\n\r\n", limits) == 414
-    assert status_for(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 200 + b"\r\n\r\n", limits) == 431
+    long_line = b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert status_for(reader_class, long_line, limits) == 414
+    long_field = b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 200 + b"\r\n\r\n"
+    assert status_for(reader_class, long_field, limits) == 431
     fields = b"".join(b"X%d: y\r\n" % n for n in range(3))
-    assert status_for(b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n", limits) == 431
+    many_fields = b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n"
+    assert status_for(reader_class, many_fields, limits) == 431
 
 
-def test_rejects_an_oversized_head_before_it_ends():
+def test_rejects_an_oversized_head_before_it_ends(reader_class: type[Reader]):
     limits = Limits(max_request_line=100, max_head=200)
-    assert status_for(b"GET /" + b"a" * 200, limits) == 414
-    assert status_for(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, limits) == 431
+    assert status_for(reader_class, b"GET /" + b"a" * 200, limits) == 414
+    assert status_for(reader_class, b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, limits) == 431
 
 
-def test_limits_apply_as_a_head_arrives_byte_by_byte():
+def test_limits_apply_as_a_head_arrives_byte_by_byte(reader_class: type[Reader]):
     """Each verdict comes with the first byte that breaks the rule, not with the head's end."""
     limits = Limits(max_request_line=100, max_head=200)
-    assert status_for_bytewise(b"GET /" + b"a" * 200, limits) == (414, 101)
-    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300, limits) == (
-        431,
-        205,
-    )
-    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n") == (400, 24)
-    assert status_for_bytewise(b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n") == (400, 25)
+    long_line = b"GET /" + b"a" * 200
+    assert status_for_bytewise(reader_class, long_line, limits) == (414, 101)
+    long_field = b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 300
+    assert status_for_bytewise(reader_class, long_field, limits) == (431, 205)
+    bare_lf = b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n"
+    assert status_for_bytewise(reader_class, bare_lf) == (400, 24)
+    bare_cr = b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n"
+    assert status_for_bytewise(reader_class, bare_cr) == (400, 25)
 
 
 class CountingPattern:
@@ -109,37 +127,63 @@ class CountingPattern:
     one that finds nothing has examined everything from ``pos``.
     """
 
-    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, pattern: re.Pattern[bytes], counter: list[int]) -> None:
         self._pattern = pattern
-        self.examined = 0
+        self._counter = counter
 
     def search(self, string: bytes, pos: int = 0, endpos: int = sys.maxsize) -> re.Match | None:
         match = self._pattern.search(string, pos, endpos)
-        self.examined += (match.end() if match else min(endpos, len(string))) - pos
+        self._counter[0] += (match.end() if match else min(endpos, len(string))) - pos
         return match
 
-    def fullmatch(self, string: bytes) -> re.Match | None:
+    def fullmatch(self, string: bytes, pos: int = 0, endpos: int = sys.maxsize) -> re.Match | None:
         """A whole value (the Host field's) is examined once, whatever the outcome."""
-        self.examined += len(string)
-        return self._pattern.fullmatch(string)
+        self._counter[0] += min(endpos, len(string)) - pos
+        return self._pattern.fullmatch(string, pos, endpos)
 
 
-def test_a_head_arriving_byte_by_byte_costs_work_linear_in_its_size(monkeypatch):
+def counting_buffer(counter: list[int]) -> type[bytearray]:
+    """A bytearray whose searches, prefix tests and slices add up the bytes they examine."""
+
+    class CountingBuffer(bytearray):
+        def find(self, sub, start=None, end=None) -> int:  # type: ignore[override]
+            start = 0 if start is None else start
+            end = len(self) if end is None else min(end, len(self))
+            found = super().find(sub, start, end)
+            counter[0] += max(0, (found + len(sub) if found >= 0 else end) - start)
+            return found
+
+        def startswith(self, prefix, *args) -> bool:  # type: ignore[override]
+            counter[0] += min(len(prefix), len(self))
+            return super().startswith(prefix, *args)
+
+        def __getitem__(self, index):  # type: ignore[override]
+            item = super().__getitem__(index)
+            counter[0] += len(item) if isinstance(index, slice) else 1
+            return item
+
+    return CountingBuffer
+
+
+def test_a_head_arriving_byte_by_byte_costs_work_linear_in_its_size(
+    reader_class: type[Reader], monkeypatch: pytest.MonkeyPatch
+):
     """A 16 KiB head sent a byte per read is examined a few times over, not once per read.
 
-    The parser looks at received bytes only through its compiled patterns, so
-    counting what they examine counts its work. The parser that rescanned the
-    head from its start on every read examined about 16,000 times its size.
+    A reader looks at received bytes only through its compiled patterns and its
+    buffer's own methods (find, startswith, slicing), so counting what those
+    examine counts its work; once whole, a head is copied out and parsed once.
+    The parser that rescanned the head from its start on every read examined
+    about 16,000 times its size.
     """
-    counters = {
-        name: CountingPattern(value)
-        for name, value in vars(parser).items()
-        if isinstance(value, re.Pattern)
-    }
-    for name, counter in counters.items():
-        monkeypatch.setattr(parser, name, counter)
+    counter = [0]
+    module: ModuleType = parser if reader_class is parser.RequestReader else fastparser
+    for name, value in vars(module).items():
+        if isinstance(value, re.Pattern):
+            monkeypatch.setattr(module, name, CountingPattern(value, counter))
+    monkeypatch.setattr(module, "bytearray", counting_buffer(counter), raising=False)
     head = head_of_size(16 * 1024)
-    reader = RequestReader(Limits())
+    reader = reader_class(Limits())
     heads = []
     for offset in range(len(head)):
         reader.feed(head[offset : offset + 1])
@@ -147,13 +191,12 @@ def test_a_head_arriving_byte_by_byte_costs_work_linear_in_its_size(monkeypatch)
         # The core asks this after every read, so it is part of the cost of a read.
         assert reader.has_partial_request is (offset < len(head) - 1)
     assert heads[-1] is not None and heads[:-1] == [None] * (len(head) - 1)
-    examined = sum(counter.examined for counter in counters.values())
     # Below the head's size would mean bytes are examined by something not counted here.
-    assert len(head) <= examined < 4 * len(head)
+    assert len(head) <= counter[0] < 4 * len(head)
 
 
-def test_waits_for_the_rest_of_a_split_head_even_between_cr_and_lf():
-    reader = RequestReader(Limits())
+def test_waits_for_the_rest_of_a_split_head_even_between_cr_and_lf(reader_class: type[Reader]):
+    reader = reader_class(Limits())
     reader.feed(b"GET / HTTP/1.1\r\nHost: a\r")
     assert reader.next_head() is None
     assert reader.has_partial_request
@@ -162,8 +205,8 @@ def test_waits_for_the_rest_of_a_split_head_even_between_cr_and_lf():
     assert (head.method, head.target, head.get(b"host")) == (b"GET", b"/", b"a")
 
 
-def test_ignores_empty_lines_before_a_request_line():
-    head = read_head(b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+def test_ignores_empty_lines_before_a_request_line(reader_class: type[Reader]):
+    head = read_head(reader_class, b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")
     assert head.target == b"/x"
 
 
@@ -177,12 +220,14 @@ def test_ignores_empty_lines_before_a_request_line():
         (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", True),
     ],
 )
-def test_knows_when_the_client_wants_a_single_request(raw: bytes, close: bool):
-    assert read_head(raw).wants_close is close
+def test_knows_when_the_client_wants_a_single_request(
+    reader_class: type[Reader], raw: bytes, close: bool
+):
+    assert read_head(reader_class, raw).wants_close is close
 
 
-def test_discards_a_chunked_body_and_keeps_the_next_request():
-    reader = RequestReader(Limits())
+def test_discards_a_chunked_body_and_keeps_the_next_request(reader_class: type[Reader]):
+    reader = reader_class(Limits())
     reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab")
     assert reader.next_head().method == b"POST"
     assert reader.declared_body_length is None
@@ -192,8 +237,8 @@ def test_discards_a_chunked_body_and_keeps_the_next_request():
     assert reader.next_head().target == b"/next"
 
 
-def test_refuses_to_discard_more_than_the_limit():
-    reader = RequestReader(Limits(max_discarded_body=10))
+def test_refuses_to_discard_more_than_the_limit(reader_class: type[Reader]):
+    reader = reader_class(Limits(max_discarded_body=10))
     reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n" + b"x" * 20)
     reader.next_head()
     assert reader.declared_body_length == 20
@@ -201,8 +246,8 @@ def test_refuses_to_discard_more_than_the_limit():
         reader.discard_body()
 
 
-def test_a_body_cut_short_by_end_of_input_is_an_error():
-    reader = RequestReader(Limits())
+def test_a_body_cut_short_by_end_of_input_is_an_error(reader_class: type[Reader]):
+    reader = reader_class(Limits())
     reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
     reader.next_head()
     reader.feed(b"")

@@ -7,6 +7,7 @@ import os
 import sys
 
 from reference.backends import BACKENDS, BackendError
+from reference.fastparser import PARSERS
 from reference.limits import Limits
 from reference.server import ServerOptions, StartupError, configure_logging, run
 from reference.site import Site
@@ -22,6 +23,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--backend",
         default="epoll",
         help=f"concurrency model: {', '.join(BACKENDS)}, or module:Class (default: epoll)",
+    )
+    parser.add_argument(
+        "--parser",
+        choices=list(PARSERS),
+        default="fast",
+        help="request parser: fast, or h11, the slower one it is checked against (default: fast)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7890, help="0 picks a free port")
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = ServerOptions(arguments.backend, arguments.host, arguments.port, arguments.workers)
     try:
-        return run(options, Site(root, limits))
+        return run(options, Site(root, limits, parser=arguments.parser))
     except (BackendError, StartupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

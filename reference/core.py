@@ -44,8 +44,9 @@ import enum
 from dataclasses import dataclass
 
 from reference import static
+from reference.fastparser import PARSERS
 from reference.limits import Limits
-from reference.parser import BadRequest, BodyTooLarge, RequestReader
+from reference.parser import BadRequest, BodyTooLarge
 from reference.responses import FileSegment, Response, error_response, serialise_head
 
 
@@ -87,10 +88,11 @@ class Phase(enum.Enum):
 class Connection:
     """One client connection's protocol state."""
 
-    def __init__(self, root: str, limits: Limits, now: float) -> None:
+    def __init__(self, root: str, limits: Limits, now: float, parser: str = "fast") -> None:
         self._root = root
         self._limits = limits
-        self._reader = RequestReader(limits)
+        #: The request parser, by its name in PARSERS: each makes the same decisions.
+        self._reader = PARSERS[parser](limits)
         self._close_after_response = False
         self._stopping = False
         self._head_deadline_set = False

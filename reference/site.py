@@ -42,7 +42,9 @@ class Site:
     root: str
     limits: Limits = field(default_factory=Limits)
     stop_signal: StopSignal = field(default_factory=StopSignal)
+    #: Which request parser reads the requests, by its name in reference.fastparser.PARSERS.
+    parser: str = "fast"
 
     def connection(self, now: float) -> Connection:
         """A fresh protocol state for a newly accepted connection."""
-        return Connection(self.root, self.limits, now)
+        return Connection(self.root, self.limits, now, parser=self.parser)

@@ -20,9 +20,11 @@ class Wire:
     closed: bool = False
 
 
-def new_connection(limits: Limits | None = None, now: float = 0.0) -> Connection:
-    """A core connection serving the repository's html/ directory."""
-    return Connection(ROOT, limits or Limits(), now)
+def new_connection(
+    limits: Limits | None = None, now: float = 0.0, parser: str = "fast"
+) -> Connection:
+    """A core connection serving the repository's html/ directory, reading with ``parser``."""
+    return Connection(ROOT, limits or Limits(), now, parser=parser)
 
 
 def perform(connection: Connection, actions: list, wire: Wire, now: float = 0.0) -> None:

@@ -35,7 +35,7 @@ IDLE_LEVELS = (1_000, 10_000)
 FRESH_LIMIT_MS = 100.0
 FRESH_PROBES = 5
 #: Handshakes and first requests in flight at once while opening.
-OPENING_AT_ONCE = 100
+OPENING_AT_ONCE = 20
 #: Seconds one idle connection's first request may take, and one fresh request.
 REQUEST_TIMEOUT_S = 5.0
 #: Seconds given to the server to close what it will not keep, before counting.
@@ -154,20 +154,37 @@ class _IdleRun:
         return fresh_request(self.server.host, self.server.port, self.request)
 
     async def open_up_to(self, level: int) -> str:
-        """Open connections until `level` are open; why it stopped short ('' if it did not)."""
+        """Open connections until `level` are open; why it stopped short ('' if it did not).
+
+        OPENING_AT_ONCE are in flight at any moment, so one slow handshake (a SYN dropped by a
+        short listen backlog is retried a second later) holds up only itself.
+        """
         give_up = time.monotonic() + OPENING_BOUND_S
         allowed_failures = max(10, level // 100)
-        while len(self.open) < level:
-            if time.monotonic() > give_up:
-                return f"opening took over {OPENING_BOUND_S:g} s"
-            if self.failures > allowed_failures:
-                return f"{self.failures} connections failed"
-            if psutil.virtual_memory().available < MEMORY_RESERVE:
-                return "the machine ran short of memory"
-            batch = min(OPENING_AT_ONCE, level - len(self.open))
-            opened = await asyncio.gather(*(self.open_one() for _ in range(batch)))
-            self.open += [pair for pair in opened if pair is not None]
-            self.failures += opened.count(None)
+        opening: set[asyncio.Task[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]] = set()
+        stopped = ""
+        while True:
+            stopped = stopped or self.reason_to_stop(give_up, allowed_failures)
+            wanted = 0 if stopped else level - len(self.open) - len(opening)
+            for _ in range(min(wanted, OPENING_AT_ONCE - len(opening))):
+                opening.add(asyncio.create_task(self.open_one()))
+            if not opening:
+                return stopped
+            done, opening = await asyncio.wait(opening, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if (pair := task.result()) is None:
+                    self.failures += 1
+                else:
+                    self.open.append(pair)
+
+    def reason_to_stop(self, give_up: float, allowed_failures: int) -> str:
+        """Why opening must stop now ('' while it may go on)."""
+        if time.monotonic() > give_up:
+            return f"opening took over {OPENING_BOUND_S:g} s"
+        if self.failures > allowed_failures:
+            return f"{self.failures} connections failed"
+        if psutil.virtual_memory().available < MEMORY_RESERVE:
+            return "the machine ran short of memory"
         return ""
 
     async def open_one(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:

@@ -7,7 +7,6 @@ import json
 import shlex
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 
 from bench import report
@@ -63,6 +62,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     parser.add_argument("--json", type=Path, help="also write every measurement as JSON here")
     parser.add_argument("--list", action="store_true", help="list the servers and exit")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="measure nothing: report again what an earlier --json file holds",
+    )
     arguments = parser.parse_args(argv)
     if arguments.rounds < 1 or arguments.duration <= 0:
         parser.error("--rounds must be at least 1 and --duration positive")
@@ -104,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             missing = recipe.missing()
             print(f"{name:<18} {recipe.family:<10} {'missing: ' + missing if missing else 'ok'}")
         return 0
+    if arguments.from_json:
+        results = report.from_json(json.loads(arguments.from_json.read_text()))
+        return write_report(results, arguments.markdown, None)
     tool = arguments.load
     if tool == "auto":
         tool = "wrk" if wrk_available() else "python"
@@ -124,36 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = run(options, command=shlex.join(["python", "-m", "bench", *argv]))
     print()
+    return write_report(results, arguments.markdown, arguments.json)
+
+
+def write_report(results: report.Results, markdown: Path | None, json_path: Path | None) -> int:
+    """Print the tables, write the Markdown and JSON files asked for; the exit status."""
     print(report.text(results))
-    if arguments.markdown:
-        arguments.markdown.write_text(report.markdown(results))
-        print(f"Markdown written to {arguments.markdown}")
-    if arguments.json:
-        arguments.json.write_text(json.dumps(_as_json(results), indent=1))
-        print(f"JSON written to {arguments.json}")
+    if markdown:
+        markdown.write_text(report.markdown(results))
+        print(f"Markdown written to {markdown}")
+    if json_path:
+        json_path.write_text(json.dumps(report.to_json(results), indent=1))
+        print(f"JSON written to {json_path}")
     return 0
-
-
-def _as_json(results: report.Results) -> dict[str, object]:
-    """Every sample and idle level, keyed by server and workload."""
-    return {
-        "command": results.command,
-        "machine": results.machine,
-        "rounds": results.rounds,
-        "tool": results.tool,
-        "duration": results.duration,
-        "elapsed_s": results.elapsed_s,
-        "problems": results.problems,
-        "samples": [
-            {"server": server, "workload": workload, **asdict(sample)}
-            for (server, workload), samples in results.samples.items()
-            for sample in samples
-        ],
-        "idle": {
-            server: [asdict(level) for level in idle.levels]
-            for server, idle in results.idle.items()
-        },
-    }
 
 
 if __name__ == "__main__":

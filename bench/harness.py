@@ -228,7 +228,11 @@ def _first_line(command: list[str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     output = (done.stdout + done.stderr).strip()
-    return output.splitlines()[0].removeprefix("nginx version: ") if output else ""
+    if not output:
+        return ""
+    # "nginx version: nginx/1.22.1", "wrk 4.1.0 [epoll] Copyright (C) 2012 Will Glozer"
+    first = output.splitlines()[0].removeprefix("nginx version: ")
+    return first.partition(" Copyright")[0].strip()
 
 
 def _distribution_version(name: str) -> str:

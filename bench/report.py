@@ -9,17 +9,21 @@ report says which are met in this run without anyone reading the tables.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from bench.idle import FRESH_LIMIT_MS, IdleResult
+from bench.idle import FRESH_LIMIT_MS, IdleResult, LevelResult
 from bench.load import Measurement
 from bench.servers import RECIPES
 from bench.workloads import WORKLOADS, headline
 
 #: Share of failed requests above which a number is marked.
 ERROR_SHARE = 0.01
+#: A cell that reads as a number: right-aligned in its column.
+NUMERIC = re.compile(r"^([<≥]?[\d.,]+[kx%*]?( .*)?|—)$")
 
 
 @dataclass
@@ -56,6 +60,56 @@ class Results:
         return f"nginx-{RECIPES[server].workers}"
 
 
+def to_json(results: Results) -> dict[str, Any]:
+    """Everything in `results` as JSON-ready data (from_json reads it back)."""
+    return {
+        "servers": results.servers,
+        "workloads": results.workloads,
+        "tool": results.tool,
+        "duration": results.duration,
+        "rounds": results.rounds,
+        "samples": [
+            {"server": server, "workload": workload, **asdict(sample)}
+            for (server, workload), samples in results.samples.items()
+            for sample in samples
+        ],
+        "idle": {
+            server: [asdict(level) for level in idle.levels]
+            for server, idle in results.idle.items()
+        },
+        "problems": results.problems,
+        "machine": results.machine,
+        "command": results.command,
+        "elapsed_s": results.elapsed_s,
+    }
+
+
+def from_json(data: dict[str, Any]) -> Results:
+    """The Results that to_json wrote."""
+    samples: dict[tuple[str, str], list[Measurement]] = {}
+    for entry in data["samples"]:
+        fields = dict(entry)
+        key = (fields.pop("server"), fields.pop("workload"))
+        samples.setdefault(key, []).append(Measurement(**fields))
+    idle = {
+        server: IdleResult([LevelResult(**level) for level in levels])
+        for server, levels in data["idle"].items()
+    }
+    return Results(
+        data["servers"],
+        data["workloads"],
+        data["tool"],
+        data["duration"],
+        data["rounds"],
+        samples,
+        idle,
+        data["problems"],
+        data["machine"],
+        data["command"],
+        data["elapsed_s"],
+    )
+
+
 @dataclass(frozen=True)
 class Table:
     """Column headings and rows of already formatted cells."""
@@ -63,11 +117,14 @@ class Table:
     headings: list[str]
     rows: list[list[str]]
 
+    def numeric(self, column: int) -> bool:
+        """Whether every cell of `column` holds a number (or a dash for none)."""
+        return all(NUMERIC.match(row[column]) for row in self.rows if row[column])
+
     def markdown(self) -> str:
         """A GitHub-flavoured Markdown table; numeric columns are right-aligned."""
-        lines = [_markdown_row(self.headings)]
-        lines.append("|" + "|".join("---" if i == 0 else "--:" for i in range(len(self.headings))))
-        lines[-1] += "|"
+        rule = ["--:" if self.numeric(i) else "---" for i in range(len(self.headings))]
+        lines = [_markdown_row(self.headings), _markdown_row(rule)]
         lines += [_markdown_row(row) for row in self.rows]
         return "\n".join(lines)
 
@@ -80,7 +137,7 @@ class Table:
         lines = []
         for row in [self.headings, *self.rows]:
             cells = [
-                cell.ljust(w) if i == 0 else cell.rjust(w)
+                cell.rjust(w) if self.numeric(i) else cell.ljust(w)
                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))
             ]
             lines.append("  ".join(cells).rstrip())
@@ -132,10 +189,12 @@ def idle_table(results: Results) -> Table:
             continue
         held_levels = [level for level in idle.levels if level.passed]
         shown = held_levels[-1] if held_levels else idle.last
-        capacity = f"{idle.capacity // 1000}k" if idle.capacity else "none"
+        capacity = (
+            _thousands(idle.capacity) if idle.capacity else f"<{_thousands(idle.levels[0].level)}"
+        )
         fresh = f"{shown.fresh_ms:.1f} ms" if shown.fresh_ms is not None else "no answer"
         memory = (
-            f"{shown.memory_per_connection / 1024:.1f} KiB"
+            f"{shown.memory_per_connection / 1024:,.1f} KiB"
             if shown.memory_per_connection is not None
             else "—"
         )
@@ -147,7 +206,7 @@ def _why_not(idle: IdleResult) -> str:
     failed = next((level for level in idle.levels if not level.passed), None)
     if failed is None:
         return ""
-    reasons = [f"{failed.level // 1000}k: held {failed.held:,}"]
+    reasons = [f"{_thousands(failed.level)}: held {failed.held:,}"]
     if failed.fresh_ms is None:
         reasons.append("fresh request unanswered")
     elif failed.fresh_ms >= FRESH_LIMIT_MS:
@@ -155,6 +214,11 @@ def _why_not(idle: IdleResult) -> str:
     if failed.stopped:
         reasons.append(failed.stopped)
     return "; ".join(reasons)
+
+
+def _thousands(count: int) -> str:
+    """1000 as "1k", 10000 as "10k"; other counts as they are."""
+    return f"{count // 1000}k" if count >= 1000 and count % 1000 == 0 else f"{count:,}"
 
 
 @dataclass(frozen=True)
@@ -223,8 +287,8 @@ def targets_table(results: Results) -> Table:
         idle = results.idle.get(server)
         if idle is None:
             continue
-        asked = f"{server} holds {IDLE_TARGET // 1000}k idle connections"
-        held = f"{idle.capacity // 1000}k" if idle.capacity else "none"
+        asked = f"{server} holds {_thousands(IDLE_TARGET)} idle connections"
+        held = _thousands(idle.capacity) if idle.capacity else "none"
         rows.append([asked, held, "yes" if idle.capacity >= IDLE_TARGET else "no"])
     return Table(["target", "measured", "met"], rows)
 
@@ -299,6 +363,8 @@ METHOD = """\
   100 ms (median of 5). Memory per idle connection is the growth of the server's process tree
   (PSS, so forked children's shared pages count once) divided by the connections held, at the
   highest level held.
+- `python -m bench --from-json FILE --markdown docs/PERFORMANCE.md` renders a saved run (`--json`)
+  again without measuring anything.
 """
 
 

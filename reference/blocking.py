@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from reference.core import Action, Close, Send, SendFile, ShutdownWrite
 from reference.limits import RECEIVE_SIZE
@@ -35,11 +36,38 @@ def sendfile_blocking(sock: socket.socket, segment: FileSegment) -> None:
         raise ShortFile(segment.path)
 
 
+Select = Callable[..., tuple[list, list, list]]
+
+
+def select_by_poll(make_poller: Callable[[], Any]) -> Select:
+    """A ``select``-shaped wait for readability built on ``poll``.
+
+    ``select()`` cannot watch a descriptor numbered 1024 or more, so a server holding a thousand
+    connections would stop answering anyone; ``poll`` has no such limit. Only readability is
+    ever waited for here, so only the first list is used.
+    """
+
+    def wait(readers: list, _writers: list, _errors: list, timeout: float | None = None):
+        poller = make_poller()
+        by_fd = {}
+        for item in readers:
+            fd = item if isinstance(item, int) else item.fileno()
+            by_fd[fd] = item
+            poller.register(fd, select.POLLIN)
+        events = poller.poll(None if timeout is None else timeout * 1000)
+        return [by_fd[fd] for fd, _ in events], [], []
+
+    return wait
+
+
+wait_readable = select_by_poll(select.poll)
+
+
 @dataclass(frozen=True)
 class BlockingIO:
     """The two waits a blocking driver makes, replaceable by a cooperative library's own."""
 
-    select: Callable[..., tuple[list, list, list]] = select.select
+    select: Select = wait_readable
     sendfile: Callable[[socket.socket, FileSegment], None] = sendfile_blocking
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import select
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
+from reference.blocking import wait_readable
 from reference.site import Site
 
 log = logging.getLogger("reference")
@@ -36,7 +36,7 @@ class Backend(ABC):
 
 
 def accept_until_stopped(
-    backend: Backend, wait: Callable[..., tuple[list, list, list]] = select.select
+    backend: Backend, wait: Callable[..., tuple[list, list, list]] | None = None
 ) -> Iterator[socket.socket]:
     """Yield accepted connections until the stop signal is set.
 
@@ -44,6 +44,7 @@ def accept_until_stopped(
     listener and the stop signal together and accept only when a connection
     is really there.
     """
+    wait = wait or wait_readable
     stop = backend.site.stop_signal.fileno
     while True:
         readable, _, _ = wait([backend.listener, stop], [], [])

@@ -23,7 +23,7 @@ import gevent.select
 import gevent.socket
 
 from reference.backends.base import Backend, accept_until_stopped
-from reference.blocking import BlockingIO, serve_connection
+from reference.blocking import BlockingIO, select_by_poll, serve_connection
 from reference.responses import FileSegment, ShortFile
 
 
@@ -43,7 +43,9 @@ def _sendfile_cooperatively(sock: socket.socket, segment: FileSegment) -> None:
             left -= sent
 
 
-GEVENT_IO = BlockingIO(select=gevent.select.select, sendfile=_sendfile_cooperatively)
+# gevent.select.select calls the real select() first, which fails on descriptors >= 1024.
+GEVENT_WAIT = select_by_poll(gevent.select.poll)
+GEVENT_IO = BlockingIO(select=GEVENT_WAIT, sendfile=_sendfile_cooperatively)
 
 
 class GeventBackend(Backend):
@@ -58,7 +60,7 @@ class GeventBackend(Backend):
         for number in (signal.SIGINT, signal.SIGTERM):
             gevent.signal_handler(number, self.site.stop_signal.set)
         greenlets = gevent.pool.Group()
-        for client in accept_until_stopped(self, gevent.select.select):
+        for client in accept_until_stopped(self, GEVENT_WAIT):
             greenlets.spawn(serve_connection, client, self.site, GEVENT_IO)
         greenlets.join(timeout=self.site.limits.shutdown_grace)
         greenlets.kill(block=False)

@@ -103,6 +103,7 @@ def converse(
     *,
     await_close: bool,
     close_wait_s: float | None = None,
+    may_close: bool = False,
 ) -> Exchange:
     """On a fresh connection, take each turn: write, then read one response per method.
 
@@ -140,8 +141,10 @@ def converse(
             # A server that closes after a response with no length of its own (a HEAD, a 304)
             # may be closing right now: see its FIN before closing, or the server is left in
             # TIME_WAIT and a course server without SO_REUSEADDR cannot bind again for a minute.
+            # `may_close`: the last request let the server close (HTTP/1.0, a refusal).
             unframed = not exchange.responses or _unframed(exchange.responses[-1])
-            _closes(reader, settings.pause if unframed else 0.0)
+            wait = settings.quiet_period if may_close else settings.pause if unframed else 0.0
+            _closes(reader, wait)
         exchange.closed_by_server = exchange.closed_by_server or reader.eof
         if reader.eof:
             # The server closed first: a reset now costs it nothing and leaves no TIME_WAIT.

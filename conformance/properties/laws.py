@@ -102,7 +102,11 @@ class PropertyRun:
         self.died_at_client_close = False
 
     def converse(
-        self, turns: tuple[Turn, ...], await_close: bool, close_wait_s: float | None = None
+        self,
+        turns: tuple[Turn, ...],
+        await_close: bool,
+        close_wait_s: float | None = None,
+        may_close: bool = False,
     ) -> Exchange:
         """One exchange; a refused connection means the server is gone, and ends the search.
 
@@ -117,6 +121,7 @@ class PropertyRun:
             self.settings,
             await_close=await_close,
             close_wait_s=close_wait_s,
+            may_close=may_close,
         )
         left_open = self.left_open
         self.left_open = exchange.ending is not Ending.REFUSED and not exchange.closed_by_server
@@ -279,7 +284,8 @@ def answers_like_canonical(run: PropertyRun, vary: frozenset[str]) -> Search:
             turns.append(Turn((Write(CLOSING_REQUEST),), ("GET",)))
             wanted.append(run.want_like("GET", "/", "GET /"))
         must_close = plain.closes and (follow or _asks_to_close(case.data))
-        exchange = run.converse(tuple(turns), must_close)
+        # An HTTP/1.0 request may be closed: see the FIN, so no TIME_WAIT is left on the server.
+        exchange = run.converse(tuple(turns), must_close, may_close=case.close and plain.closes)
         judge_exchange(exchange, wanted, must_close)
 
     return explore(requests(vary), judge, run.profile, _describe_case)
@@ -352,7 +358,7 @@ def _judge_mutations(run: PropertyRun, kinds: tuple[str, ...], refused: dict[str
         follow = run.plain("GET", "/").keeps_alive
         if follow:
             turns.append(Turn((Write(CLOSING_REQUEST),), ("GET",)))
-        exchange = run.converse(tuple(turns), follow)
+        exchange = run.converse(tuple(turns), follow, may_close=not follow)
         judge_exchange(exchange, [want], must_close=False)
 
     return explore(mutations(kinds), judge, run.profile, _describe_mutation)

@@ -80,6 +80,16 @@ def test_resume_grades_only_what_an_earlier_run_did_not_finish(tmp_path: Path) -
     assert [(r.name, s.total) for r, s in again] == [(r.name, s.total) for r, s in first]
 
 
+def _interruptible() -> None:
+    """Give the grader SIGINT as a terminal user's Ctrl-C finds it: handled, not blocked.
+
+    A child inherits an ignored SIGINT (a shell running the tests in the background) and a
+    blocked one (a library in the test process that took signals over with a signal mask).
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_every_sandbox_and_keeps_what_was_graded(tmp_path: Path) -> None:
     # Graded in name order, one at a time: the one without code first, then farid (~20 s).
     folder = small_class(tmp_path / "class", ["nadia", "farid"], {"nadia": "a-nadia"})
@@ -91,6 +101,7 @@ def test_ctrl_c_stops_every_sandbox_and_keeps_what_was_graded(tmp_path: Path) ->
         stdout=subprocess.PIPE,
         text=True,
         env=environment,
+        preexec_fn=_interruptible,
     )
     assert grader.stdout is not None
     lines = iter(grader.stdout.readline, "")

@@ -74,6 +74,11 @@ class Exchange:
     events: list[tuple[float, str, bytes]] = field(default_factory=list)
 
     @property
+    def announced_close(self) -> bool:
+        """Whether the last response read says the connection ends after it."""
+        return bool(self.responses) and self.responses[-1].announces_close
+
+    @property
     def writes(self) -> tuple[Write, ...]:
         """Every write, in order."""
         return tuple(write for turn in self.turns for write in turn.writes)
@@ -132,9 +137,9 @@ def converse(
         for turn in turns:
             _write_all(sock, turn.writes, settings, log)
             _read_responses(reader, turn.methods, exchange, settings, log)
-            if exchange.ending is not Ending.ANSWERED or reader.eof or _announced(exchange):
+            if exchange.ending is not Ending.ANSWERED or reader.eof or exchange.announced_close:
                 break
-        if exchange.ending is Ending.ANSWERED and (await_close or _announced(exchange)):
+        if exchange.ending is Ending.ANSWERED and (await_close or exchange.announced_close):
             exchange.closed_by_server = _closes(reader, close_wait_s or settings.response_timeout)
             log("*", b"server closed" if exchange.closed_by_server else b"still open")
         if not reader.eof and exchange.ending is not Ending.TIMEOUT:
@@ -163,10 +168,6 @@ def _unframed(response: ReadResponse) -> bool:
     return (
         response.header("content-length") is None and response.header("transfer-encoding") is None
     )
-
-
-def _announced(exchange: Exchange) -> bool:
-    return bool(exchange.responses) and exchange.responses[-1].announces_close
 
 
 def _write_all(

@@ -372,7 +372,7 @@ def survives_every_split(run: PropertyRun) -> Search:
     baselines, closed = [], []
     for data, names in zip(streams, methods, strict=True):
         whole = run.converse((Turn((Write(data),), names),), await_close=True)
-        cut_short = len(whole.responses) < len(names) and not _announced_close(whole)
+        cut_short = len(whole.responses) < len(names) and not whole.announced_close
         if whole.ending is not Ending.ANSWERED or not whole.responses or cut_short:
             raise ScenarioSkipped(
                 f"the unsplit requests were not all answered ({whole.detail or whole.ending}),"
@@ -522,10 +522,6 @@ PROPERTIES: dict[str, Property] = {
         answers_pipelines_in_order,
     ),
 }
-
-
-def _announced_close(exchange: Exchange) -> bool:
-    return bool(exchange.responses) and exchange.responses[-1].announces_close
 
 
 def _cut(data: bytes, cuts: tuple[int, ...], pauses: tuple[float, ...]) -> tuple[Write, ...]:

@@ -16,6 +16,7 @@ the socket itself: it sets :attr:`Channel.finished` and the loop calls
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
@@ -28,6 +29,14 @@ from reference.responses import ShortFile
 from reference.site import Site
 
 log = logging.getLogger("reference")
+
+
+class Waiting(enum.Enum):
+    """What a live channel waits for; never both, since it reads only with an empty outbox."""
+
+    READ = "read"
+    WRITE = "write"
+    NOTHING = "nothing"
 
 
 class Channel:
@@ -59,6 +68,13 @@ class Channel:
     def wants_write(self) -> bool:
         """True when output is waiting for the socket to become writable."""
         return not self.finished and bool(self._outbox)
+
+    @property
+    def waiting_for(self) -> Waiting:
+        """:attr:`wants_read` and :attr:`wants_write` in one answer (for a live channel)."""
+        if self._outbox:
+            return Waiting.WRITE
+        return Waiting.READ if self.connection.wants_read else Waiting.NOTHING
 
     @property
     def deadline(self) -> float:
@@ -100,6 +116,23 @@ class Channel:
         self.sock.close()
 
     def _queue(self, actions: list[Action], now: float) -> None:
+        # Nearly always the core answers with one Send that the socket takes whole, and
+        # then has nothing more to say until the next request: write it straight away,
+        # without the outbox. Anything else, or a partial write, goes the general way.
+        while len(actions) == 1 and not self._outbox and type(actions[0]) is Send:
+            data = actions[0].data
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                break
+            except OSError as error:
+                self._abort(error)
+                return
+            if sent < len(data):
+                self._pending = memoryview(data)[sent:]
+                self.connection.output_progress(now)
+                break
+            actions = self.connection.output_drained(now)
         self._outbox.extend(actions)
         self._flush(now)
 

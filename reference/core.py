@@ -43,11 +43,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from reference import static
+from reference import filecache, static
 from reference.fastparser import PARSERS
 from reference.limits import Limits
-from reference.parser import BadRequest, BodyTooLarge
-from reference.responses import FileSegment, Response, error_response, serialise_head
+from reference.parser import BadRequest, BodyTooLarge, RequestHead
+from reference.responses import (
+    FileSegment,
+    Response,
+    error_response,
+    serialise_head,
+    serialise_ok,
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class Connection:
         self._limits = limits
         #: The request parser, by its name in PARSERS: each makes the same decisions.
         self._reader = PARSERS[parser](limits)
+        self._files = filecache.for_root(root, limits.file_check_interval)
         self._close_after_response = False
         self._stopping = False
         self._head_deadline_set = False
@@ -190,29 +197,40 @@ class Connection:
                 self.deadline = now + self._limits.head_timeout
             return []
         try:
+            ready = static.ready_answer(head, self._files, self._limits)
+            if ready is not None:
+                close = self._closes_after(head, 200)
+                self._start_response(close, now)
+                return [Send(serialise_ok(ready.fields, ready.body, close=close))]
             response = static.respond(head, self._root, self._limits)
         except OSError:
             return self._respond_and_close(error_response(500, "The file could not be read."), now)
+        return self._respond(response, self._closes_after(head, response.status), now)
+
+    def _closes_after(self, head: RequestHead, status: int) -> bool:
+        """Whether the connection ends with the response to ``head``."""
         declared = self._reader.declared_body_length
-        close = (
+        return (
             head.wants_close
             or self._stopping
-            or response.status == 400
+            or status == 400
             or (declared is not None and declared > self._limits.max_discarded_body)
             or (self._reader.eof and not self._reader.has_partial_request)
         )
-        return self._respond(response, close, now)
 
     def _start_next_request(self, now: float) -> None:
         self.phase = Phase.READING
         self._head_deadline_set = False
         self.deadline = now + self._limits.idle_timeout
 
-    def _respond(self, response: Response, close: bool, now: float) -> list[Action]:
+    def _start_response(self, close: bool, now: float) -> None:
         self.phase = Phase.SENDING
         self.deadline = now + self._limits.send_timeout
         self._close_after_response = close
         self.responses += 1
+
+    def _respond(self, response: Response, close: bool, now: float) -> list[Action]:
+        self._start_response(close, now)
         head = serialise_head(response, close=close)
         if not response.send_body:
             return [Send(head)]

@@ -103,7 +103,7 @@ class FastRequestReader:
     @property
     def has_partial_request(self) -> bool:
         """True when some bytes of a request that is not yet complete have arrived."""
-        if self._body is not None:
+        if self._body is not None or not self._buffer:
             return False
         # Checked bytes start with the request line: a CR or LF first would have been stripped
         # or refused. Only a buffer not looked at yet needs a search.
@@ -132,9 +132,9 @@ class FastRequestReader:
         Raises :class:`BadRequest` when the head breaks a rule; the stream
         cannot be resynchronised after that, so the caller must close.
         """
-        if self._body is not None:
-            return None
         buffer = self._buffer
+        if self._body is not None or not buffer:
+            return None
         head: bytes | None = None
         if self._checked == 0:
             # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before

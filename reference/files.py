@@ -77,6 +77,11 @@ class StaticFile:
         )
         return lines.encode("latin-1")
 
+    @functools.cached_property
+    def ok_fields(self) -> bytes:
+        """:attr:`fields` and the Content-Length of the whole file: all of a plain 200's fields."""
+        return self.fields + b"Content-Length: %d\r\n" % self.size
+
 
 @dataclass(frozen=True)
 class Redirect:

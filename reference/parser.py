@@ -31,8 +31,7 @@ stays selectable (``--parser h11``) as the reference it is tested against.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import h11
 
@@ -63,9 +62,12 @@ class BodyTooLarge(Exception):
     """The request body is larger than we are willing to read and discard."""
 
 
-@dataclass(frozen=True)
-class RequestHead:
-    """A request line and header fields that passed every check."""
+class RequestHead(NamedTuple):
+    """A request line and header fields that passed every check.
+
+    A named tuple rather than a frozen dataclass: one is built per request, and a tuple is
+    built in a fraction of the time a frozen dataclass's ``__init__`` takes.
+    """
 
     method: bytes
     target: bytes

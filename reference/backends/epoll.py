@@ -14,8 +14,13 @@ import select
 import time
 
 from reference.backends.base import Backend
-from reference.channel import Channel
+from reference.channel import Channel, Waiting
 from reference.timers import Deadlines
+
+_READ_OR_ERROR = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+_WRITE_OR_ERROR = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+#: The epoll events for each of Channel.waiting_for's answers.
+_INTEREST = {Waiting.READ: select.EPOLLIN, Waiting.WRITE: select.EPOLLOUT, Waiting.NOTHING: 0}
 
 
 class EpollBackend(Backend):
@@ -30,18 +35,20 @@ class EpollBackend(Backend):
         self._interest: dict[int, int] = {}
         self._deadlines = Deadlines(self._deadline_of)
         stop = self.site.stop_signal.fileno
-        self._epoll.register(self.listener.fileno(), select.EPOLLIN)
+        listener = self.listener.fileno()
+        self._epoll.register(listener, select.EPOLLIN)
         self._epoll.register(stop, select.EPOLLIN)
         give_up = None
         try:
             while give_up is None or (self._channels and time.monotonic() < give_up):
                 for fd, events in self._epoll.poll(self._timeout()):
-                    if fd == stop:
+                    channel = self._channels.get(fd)
+                    if channel is not None:
+                        self._on_event(fd, channel, events)
+                    elif fd == stop:
                         give_up = self._begin_stop()
-                    elif fd == self.listener.fileno():
+                    elif fd == listener:
                         self._accept()
-                    elif fd in self._channels:
-                        self._on_event(self._channels[fd], events)
                 self._expire_deadlines()
         finally:
             for channel in list(self._channels.values()):
@@ -54,7 +61,7 @@ class EpollBackend(Backend):
         now = time.monotonic()
         for channel in list(self._channels.values()):
             channel.on_stop(now)
-            self._update(channel)
+            self._update(channel.fileno(), channel)
         return now + self.site.limits.shutdown_grace
 
     def _accept(self) -> None:
@@ -70,35 +77,32 @@ class EpollBackend(Backend):
             self._epoll.register(fd, select.EPOLLIN)
             self._deadlines.update(fd, channel.deadline)
 
-    def _on_event(self, channel: Channel, events: int) -> None:
+    def _on_event(self, fd: int, channel: Channel, events: int) -> None:
         now = time.monotonic()
-        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR) and channel.wants_read:
+        if events & _READ_OR_ERROR and channel.wants_read:
             channel.on_readable(now)
-        if events & (select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR) and channel.wants_write:
+        if events & _WRITE_OR_ERROR and channel.wants_write:
             channel.on_writable(now)
-        self._update(channel)
+        self._update(fd, channel)
 
     def _expire_deadlines(self) -> None:
         now = time.monotonic()
         for fd in self._deadlines.due(now):
             channel = self._channels[fd]
             channel.on_deadline(now)
-            self._update(channel)
+            self._update(fd, channel)
 
     def _deadline_of(self, fd: int) -> float | None:
         channel = self._channels.get(fd)
         return None if channel is None else channel.deadline
 
-    def _update(self, channel: Channel) -> None:
+    def _update(self, fd: int, channel: Channel) -> None:
         """Make the epoll interest match what the channel is waiting for, or retire it."""
         if channel.finished:
             self._discard(channel)
             return
-        self._deadlines.update(channel.fileno(), channel.deadline)
-        wanted = (select.EPOLLIN if channel.wants_read else 0) | (
-            select.EPOLLOUT if channel.wants_write else 0
-        )
-        fd = channel.fileno()
+        self._deadlines.update(fd, channel.deadline)
+        wanted = _INTEREST[channel.waiting_for]
         if self._interest[fd] != wanted:
             self._epoll.modify(fd, wanted)
             self._interest[fd] = wanted

@@ -8,10 +8,11 @@ from email.utils import formatdate
 
 import pytest
 
+from reference import filecache
 from reference.limits import Limits
 from reference.parser import RequestReader
-from reference.responses import serialise_head
-from reference.static import respond
+from reference.responses import serialise_head, serialise_ok
+from reference.static import ready_answer, respond
 from tests.reference.corekit import ROOT
 
 LARGE = os.path.join(ROOT, "large.bin")
@@ -149,3 +150,53 @@ def test_ranges_we_do_not_honour_get_the_whole_file(fields):
 
 def test_range_is_ignored_for_head():
     assert answer("HEAD /utf8.txt HTTP/1.1", "Range: bytes=0-1").status == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/",
+        "/index.html",
+        "/style.css",
+        "/empty.txt",
+        "/large.bin",
+        "/caf%C3%A9.txt",
+        "/nested/",
+        "/nested/page.html?x=1",
+        "/missing.txt",
+        "/nested",
+        "/../etc/passwd",
+    ],
+)
+@pytest.mark.parametrize("close", [False, True])
+def test_the_ready_answer_is_byte_for_byte_what_respond_gives(method, target, close):
+    """The shortcut for plain GET and HEAD must not change a byte of any answer it gives."""
+    raw = f"{method} {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+    reader = RequestReader(Limits())
+    reader.feed(raw)
+    head = reader.next_head()
+    limits = Limits()
+    ready = ready_answer(head, filecache.for_root(ROOT, limits.file_check_interval), limits)
+    response = respond(head, ROOT, limits)
+    if ready is None:
+        # Only what the shortcut cannot settle from memory is left to respond().
+        assert response.status != 200 or (method == "GET" and response.file is not None)
+        return
+    expected = serialise_head(response, close=close)
+    if response.send_body:
+        expected += response.body
+    assert serialise_ok(ready.fields, ready.body, close=close) == expected
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["If-None-Match: *", "If-Modified-Since: Tue, 01 Dec 2099 00:00:00 GMT", "Range: bytes=0-1"],
+)
+def test_validators_and_ranges_are_never_given_the_ready_answer(field):
+    raw = f"GET /style.css HTTP/1.1\r\nHost: a\r\n{field}\r\n\r\n".encode()
+    reader = RequestReader(Limits())
+    reader.feed(raw)
+    limits = Limits()
+    cache = filecache.for_root(ROOT, limits.file_check_interval)
+    assert ready_answer(reader.next_head(), cache, limits) is None

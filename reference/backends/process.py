@@ -68,7 +68,11 @@ class ProcessBackend(Backend):
                 _reap(busy, block=False)
                 idle = list(busy.values()).count(False)
                 for _ in range(MIN_SPARE - idle):
-                    busy[self._fork(reports, leave)] = False
+                    try:
+                        busy[self._fork(reports, leave)] = False
+                    except OSError as error:  # out of processes or memory: retry on the next tick
+                        log.warning("cannot fork: %s", error)
+                        break
                 if idle > MAX_SPARE and time.monotonic() >= next_trim:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._leave_end, 1)  # a byte nobody took yet: send it again

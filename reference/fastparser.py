@@ -110,6 +110,11 @@ class FastRequestReader:
         return self._checked > 0 or _REQUEST_START.search(self._buffer) is not None
 
     @property
+    def holds_unread(self) -> bool:
+        """True while received bytes wait to be parsed, or a request body is still to come."""
+        return self._body is not None or bool(self._buffer)
+
+    @property
     def refused_head_only(self) -> bool:
         """True when the request being refused is a HEAD: its error response has no content."""
         return self._body is None and self._buffer.startswith(b"HEAD ")

@@ -107,6 +107,9 @@ class Reader(Protocol):
     def has_partial_request(self) -> bool: ...
 
     @property
+    def holds_unread(self) -> bool: ...
+
+    @property
     def refused_head_only(self) -> bool: ...
 
     @property
@@ -149,6 +152,11 @@ class RequestReader:
         """True when some bytes of a request that is not yet complete have arrived."""
         # A search, not lstrip(): it stops at the first byte instead of copying the buffer.
         return self._body is None and _REQUEST_START.search(self._buffer) is not None
+
+    @property
+    def holds_unread(self) -> bool:
+        """True while received bytes wait to be parsed, or a request body is still to come."""
+        return self._body is not None or bool(self._buffer)
 
     @property
     def refused_head_only(self) -> bool:

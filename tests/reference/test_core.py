@@ -47,13 +47,29 @@ def test_a_client_that_stops_reading_is_dropped_without_progress():
     assert connection.deadline_passed(13.0) == [Close()]
 
 
-def test_after_a_close_response_it_half_closes_and_lingers():
+CLOSING_GET = GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+
+
+def test_a_client_that_asked_to_close_and_sent_nothing_more_is_closed_at_once():
+    """RFC 9112 §9.6: it may send no further request, so no late byte can cause a reset."""
     connection = new_connection(LIMITS)
-    connection.data_received(GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"), 0.0)
+    connection.data_received(CLOSING_GET, 0.0)
+    assert connection.output_drained(1.0) == [Close()]
+
+
+def test_after_a_close_response_with_bytes_still_unread_it_half_closes_and_lingers():
+    connection = new_connection(LIMITS)
+    connection.data_received(CLOSING_GET + b"GET /late HTTP/1.1\r\n", 0.0)
     assert connection.output_drained(1.0) == [ShutdownWrite()]
     assert connection.wants_read and connection.deadline == 3.0
     assert connection.data_received(b"late pipelined bytes", 1.5) == []
     assert connection.data_received(b"", 1.6) == [Close()]
+
+
+def test_a_close_the_server_decided_lingers_even_with_nothing_unread():
+    connection = new_connection(LIMITS)
+    connection.data_received(b"GET / HTTP/1.1\r\n\r\n", 0.0)  # no Host: 400, then close
+    assert connection.output_drained(1.0) == [ShutdownWrite()]
 
 
 def test_lingering_ends_at_its_deadline_if_the_client_never_closes():

@@ -41,6 +41,15 @@ class Deadlines:
         """Forget `key`; its entry in the heap is skipped when it surfaces."""
         self._scheduled.pop(key, None)
 
+    def lower_bound(self) -> float | None:
+        """A time no live deadline is before (None: there is none), without settling the heap.
+
+        The top entry is at or before its key's real deadline, so a loop that sleeps until
+        it, and looks for due keys only once it has passed, misses nothing; at worst it wakes
+        once early for an entry that moved on. That spares settling the heap on every turn.
+        """
+        return self._heap[0][0] if self._heap else None
+
     def earliest(self) -> float | None:
         """The earliest real deadline, or None when there is none."""
         self._settle_top()

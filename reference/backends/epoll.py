@@ -87,6 +87,9 @@ class EpollBackend(Backend):
 
     def _expire_deadlines(self) -> None:
         now = time.monotonic()
+        bound = self._deadlines.lower_bound()
+        if bound is None or bound > now:
+            return
         for fd in self._deadlines.due(now):
             channel = self._channels[fd]
             channel.on_deadline(now)
@@ -116,7 +119,7 @@ class EpollBackend(Backend):
         channel.close()
 
     def _timeout(self) -> float:
-        earliest = self._deadlines.earliest()
-        if earliest is None:
+        bound = self._deadlines.lower_bound()
+        if bound is None:
             return -1
-        return max(earliest - time.monotonic(), 0.0)
+        return max(bound - time.monotonic(), 0.0)

@@ -133,8 +133,9 @@ class Channel:
                 self.connection.output_progress(now)
                 break
             actions = self.connection.output_drained(now)
-        self._outbox.extend(actions)
-        self._flush(now)
+        if actions or self._outbox:
+            self._outbox.extend(actions)
+            self._flush(now)
 
     def _flush(self, now: float) -> bool:
         self._wrote = False

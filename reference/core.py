@@ -143,6 +143,10 @@ class Connection:
             return []
         if self._close_after_response:
             return self._linger(now)
+        if not self._reader.holds_unread and not self._reader.eof:
+            # Between keep-alive requests, nearly always: no body to drop, nothing buffered.
+            self._start_next_request(now)
+            return []
         self.phase = Phase.DISCARDING
         self.deadline = now + self._limits.idle_timeout
         return self._advance(now)

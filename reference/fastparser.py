@@ -67,6 +67,8 @@ _TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij
 _NOT_IN_FIELD: Final = b"\x00\r\n\x0b\x0c"
 #: The same less CR and LF: once a head is framed, those can only be its line endings.
 _NOT_IN_HEAD: Final = b"\x00\x0b\x0c"
+#: The major version RequestReader accepts, as the byte ``_REQUEST_LINE``'s version starts with.
+_ONE: Final = ord("1")
 #: h11's request-line grammar (``h11._abnf.request_line``).
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")
 #: The end of a request line that names a version, whatever precedes it: RequestReader answers
@@ -166,10 +168,11 @@ class FastRequestReader:
         None sends the buffer through :meth:`_find_head_end`: the head is not whole yet, or
         something in it is wrong and the walk must find which rule breaks first.
         """
-        end = self._buffer.find(b"\r\n\r\n") + 4
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n") + 4
         if end < 4 or end > self._limits.max_head + 4:
             return None
-        head = bytes(self._buffer[:end])
+        head = bytes(buffer) if end == len(buffer) else bytes(buffer[:end])
         # Every CR and LF in a head framed by the walk is half of a CRLF, and the head holds
         # count(CRLF) of them. The same translate finds a byte no field line may hold.
         crlfs = head.count(b"\r\n")
@@ -225,16 +228,19 @@ class FastRequestReader:
         lines = head.split(b"\r\n")
         del lines[-2:]
         request = _REQUEST_LINE.fullmatch(lines[0])
-        if request is None or request[3][0] != ord("1") or len(lines) - 1 > self._limits.max_fields:
+        if request is None or request[3][0] != _ONE or len(lines) - 1 > self._limits.max_fields:
             raise self._refusal(head)
         fields = []
-        for index in range(1, len(lines)):
-            name, colon, value = lines[index].partition(b":")
+        names = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
             if not colon or not name or name.translate(None, _TCHARS):
                 raise self._refusal(head)
-            fields.append((name.lower(), value.strip(b" \t")))
+            name = name.lower()
+            names.append(name)
+            fields.append((name, value.strip(b" \t")))
         method, target, version = request.groups()
-        return self._accept(method, target, version, fields)
+        return self._accept(method, target, version, fields, names)
 
     def _refusal(self, head: bytes) -> BadRequest:
         """The status RequestReader reports for a head that breaks one of h11's line rules.
@@ -256,10 +262,14 @@ class FastRequestReader:
         return BadRequest(400, "malformed header field line")
 
     def _accept(
-        self, method: bytes, target: bytes, version: bytes, fields: list[tuple[bytes, bytes]]
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        fields: list[tuple[bytes, bytes]],
+        names: list[bytes],
     ) -> RequestHead:
         """h11's rules on the fields of well-formed lines, then RequestReader's own checks."""
-        names = [name for name, _ in fields]
         length: bytes | None = None
         chunked = False
         if b"content-length" in names or b"transfer-encoding" in names:

@@ -88,12 +88,12 @@ class RequestHead(NamedTuple):
             return True
         # Every Connection field counts: repeated field lines form one comma-separated list
         # (RFC 9110 §5.3), so a "close" in the second one is as binding as in the first.
-        return any(
-            token.strip() == b"close"
-            for name, value in self.headers
-            if name == b"connection"
-            for token in value.lower().split(b",")
-        )
+        for name, value in self.headers:
+            if name == b"connection" and b"close" in (
+                token.strip() for token in value.lower().split(b",")
+            ):
+                return True
+        return False
 
 
 class Reader(Protocol):

@@ -78,11 +78,13 @@ class EpollBackend(Backend):
             self._deadlines.update(fd, channel.deadline)
 
     def _on_event(self, fd: int, channel: Channel, events: int) -> None:
-        now = time.monotonic()
-        if events & _READ_OR_ERROR and channel.wants_read:
-            channel.on_readable(now)
-        if events & _WRITE_OR_ERROR and channel.wants_write:
-            channel.on_writable(now)
+        # What the channel waits for is what it is registered for: every call that can
+        # change it is followed by _update.
+        interest = self._interest[fd]
+        if events & _READ_OR_ERROR and interest & select.EPOLLIN:
+            channel.on_readable(time.monotonic())
+        elif events & _WRITE_OR_ERROR and interest & select.EPOLLOUT:
+            channel.on_writable(time.monotonic())
         self._update(fd, channel)
 
     def _expire_deadlines(self) -> None:

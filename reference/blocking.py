@@ -2,11 +2,11 @@
 gevent backends.
 
 Blocking here means "this call returns when it is done", which is what a
-thread, a forked child or a greenlet wants. The only waits are a ``select``
+thread, a forked child or a greenlet wants. The only waits are a ``poll``
 on the client socket and the stop signal (so a stopping server wakes idle
 connections at once) and sends bounded by the socket's timeout (so a client
 that stops reading is dropped after ``send_timeout`` without progress).
-gevent passes its own cooperative ``select`` and sendfile in
+gevent passes its own cooperative ``poll`` and sendfile in
 :class:`BlockingIO`; everything else is shared.
 """
 
@@ -67,7 +67,8 @@ wait_readable = select_by_poll(select.poll)
 class BlockingIO:
     """The two waits a blocking driver makes, replaceable by a cooperative library's own."""
 
-    select: Select = wait_readable
+    #: Makes the ``poll`` object a connection waits on for input (or the stop signal).
+    make_poller: Callable[[], Any] = select.poll
     sendfile: Callable[[socket.socket, FileSegment], None] = sendfile_blocking
 
 
@@ -87,7 +88,11 @@ def serve_connection(sock: socket.socket, site: Site, io: BlockingIO | None = No
 
 def _drive(sock: socket.socket, site: Site, io: BlockingIO) -> None:
     connection = site.connection(time.monotonic())
-    watch_stop = True
+    # One poller for the connection's life, not one per wait: registering costs more
+    # than the wait itself when the next request is already on its way.
+    poller = io.make_poller()
+    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(site.stop_signal.fileno, select.POLLIN)
     actions: list[Action] = []
     while True:
         _perform(sock, actions, io)
@@ -96,14 +101,14 @@ def _drive(sock: socket.socket, site: Site, io: BlockingIO) -> None:
             continue
         if connection.closed:
             return
-        waiting = [sock, site.stop_signal.fileno] if watch_stop else [sock]
         timeout = max(connection.deadline - time.monotonic(), 0.0)
-        readable, _, _ = io.select(waiting, [], [], timeout)
+        ready = {fd for fd, _ in poller.poll(timeout * 1000)}
         now = time.monotonic()
-        if sock in readable:
+        if sock.fileno() in ready:
             actions = connection.data_received(_receive(sock), now)
-        elif readable:
-            watch_stop = False
+        elif ready:
+            # Only the stop signal: it stays readable, so stop watching it.
+            poller.unregister(site.stop_signal.fileno)
             actions = connection.stop(now)
         else:
             actions = connection.deadline_passed(now)

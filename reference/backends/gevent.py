@@ -45,7 +45,7 @@ def _sendfile_cooperatively(sock: socket.socket, segment: FileSegment) -> None:
 
 # gevent.select.select calls the real select() first, which fails on descriptors >= 1024.
 GEVENT_WAIT = select_by_poll(gevent.select.poll)
-GEVENT_IO = BlockingIO(select=GEVENT_WAIT, sendfile=_sendfile_cooperatively)
+GEVENT_IO = BlockingIO(make_poller=gevent.select.poll, sendfile=_sendfile_cooperatively)
 
 
 class GeventBackend(Backend):

@@ -44,6 +44,9 @@ class Measurement:
     #: Share of one core the client used: near 1.0, the client was the bottleneck.
     client_cpu: float
     tool: str
+    #: CPU seconds (user + system) the server's process tree used during the run (bench.cpu);
+    #: None where unknown: a server that died mid-run, or a run saved before this was recorded.
+    server_cpu_s: float | None = None
 
     @property
     def requests_per_s(self) -> float:

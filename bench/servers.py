@@ -28,6 +28,7 @@ from types import TracebackType
 
 import psutil
 
+from bench.cpu import tree_cpu_s
 from conformance.docroot import write_docroot
 from conformance.ports import pick_free_port
 from conformance.target import LaunchedTarget
@@ -249,6 +250,12 @@ class RunningServer:
         except psutil.Error:
             return 0
         return sum(_memory_of(member) for member in tree)
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the server's process tree has used so far (None when it is not running);
+        see bench.cpu for what counts."""
+        process = self.target.process
+        return tree_cpu_s(process.pid) if process is not None else None
 
     def crash_details(self) -> str:
         """Exit status and the tail of the server's output."""

@@ -19,7 +19,7 @@ from bench import report, wsgi_static
 from bench.idle import IdleResult, LevelResult, measure_idle
 from bench.load import LoadError, LoadSpec, Measurement, parse_wrk_output, run_python_load
 from bench.servers import BENCH_FILES, RECIPES, RunningServer, launch
-from bench.workloads import WORKLOADS
+from bench.workloads import WORKLOADS, measure, server_cost
 
 WRK_KEEP_ALIVE = """\
 Running 5s test @ http://127.0.0.1:40123/index.html
@@ -203,6 +203,15 @@ def test_python_load_completes_the_requests_asked_for(epoll_server: RunningServe
     index_size = (epoll_server.workdir / "html" / "index.html").stat().st_size
     assert measured.bytes_read > 200 * index_size
     assert measured.tool == "python"
+
+
+def test_a_measurement_records_the_servers_cpu(epoll_server: RunningServer):
+    workload = WORKLOADS["small-c1"]
+    measured = measure(workload, epoll_server, 0.3, "python")
+    assert measured.requests > 0
+    assert measured.server_cpu_s is not None and measured.server_cpu_s > 0
+    cost = server_cost(workload, measured)
+    assert cost is not None and cost > 0
 
 
 def test_idle_connections_are_held_and_counted(epoll_server: RunningServer):

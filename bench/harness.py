@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 
 from bench.idle import DESCRIPTOR_MARGIN, IDLE_LEVELS, measure_idle, raise_descriptor_limit
 from bench.load import LoadError, LoadSpec, run_python_load, run_wrk
-from bench.report import Results
+from bench.report import Results, cost_text
 from bench.servers import RECIPES, REPO, RunningServer, launch
-from bench.workloads import IDLE, WORKLOADS, headline, measure
+from bench.workloads import IDLE, WORKLOADS, headline, measure, server_cost
 from conformance.target import TargetError
 
 #: Seconds of load each server gets before round 1, so no round measures a cold server.
@@ -138,10 +138,12 @@ def measure_once(
         results.problems.append(f"{where}: {error}")
     else:
         results.samples.setdefault((name, workload_name), []).append(sample)
+        cost = server_cost(workload, sample)
         say(
             f"round {number}/{options.rounds} {workload_name:<11} {name:<16}"
             f" {headline(workload, sample):>10,.0f} {workload.unit:<5}"
             f" errors {sample.errors:<5} client CPU {sample.client_cpu:.0%}"
+            + (f" server CPU {cost_text(cost)} {workload.cost_unit}" if cost is not None else "")
         )
     if server.is_running():
         return

@@ -5,6 +5,10 @@ two-core machine is a second core. A number the client may have capped (it used 
 core) is shown as a lower bound, "≥"; one whose run saw errors on more than 1% of its requests
 carries a "*". The targets the reference server is held to are listed here as data, so the
 report says which are met in this run without anyone reading the tables.
+
+Beside throughput, every measurement records the CPU the server's process tree spent on it
+(bench.cpu). Where the client was the bottleneck, that cost per request (or per MiB) is the
+fair comparison, so the details show it and a client-bound target gets it as a second line.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from bench.idle import FRESH_LIMIT_MS, IdleResult, LevelResult
 from bench.load import Measurement
 from bench.servers import RECIPES
-from bench.workloads import WORKLOADS, headline
+from bench.workloads import WORKLOADS, headline, server_cost
 
 #: Share of failed requests above which a number is marked.
 ERROR_SHARE = 0.01
@@ -54,6 +58,27 @@ class Results:
         """The server's median divided by `against`'s (None if either is missing or zero)."""
         mine, theirs = self.median(server, workload), self.median(against, workload)
         return mine / theirs if mine is not None and theirs else None
+
+    def client_bound(self, server: str, workload: str) -> bool:
+        """Whether the client used most of its core in most rounds: the median is a floor."""
+        samples = self.samples.get((server, workload), [])
+        return sum(sample.client_bound for sample in samples) * 2 > len(samples)
+
+    def cost(self, server: str, workload: str) -> float | None:
+        """The median over rounds of the server's CPU per unit of work, in the workload's
+        cost_unit (None if no round recorded it)."""
+        costs = [
+            cost
+            for sample in self.samples.get((server, workload), [])
+            if (cost := server_cost(WORKLOADS[workload], sample)) is not None
+        ]
+        return statistics.median(costs) if costs else None
+
+    def cost_ratio(self, server: str, workload: str, against: str) -> float | None:
+        """`against`'s CPU per unit divided by the server's, so that, like a throughput ratio,
+        above 1 favours the server (None if either is missing or zero)."""
+        mine, theirs = self.cost(server, workload), self.cost(against, workload)
+        return theirs / mine if mine and theirs is not None else None
 
     def nginx_for(self, server: str) -> str:
         """The nginx recipe with as many workers as `server`."""
@@ -167,7 +192,7 @@ def _throughput_cell(results: Results, server: str, workload: str) -> str:
     if median is None:
         return "—"
     samples = results.samples[(server, workload)]
-    bound = "≥" if sum(sample.client_bound for sample in samples) * 2 > len(samples) else ""
+    bound = "≥" if results.client_bound(server, workload) else ""
     marked = "*" if any(_error_share(sample) > ERROR_SHARE for sample in samples) else ""
     ratio = results.ratio(server, workload, results.nginx_for(server))
     shown = f"{bound}{median:,.0f}{marked}"
@@ -264,7 +289,11 @@ def targets(results: Results) -> list[Target]:
 
 
 def targets_table(results: Results) -> Table:
-    """One row per target: what was asked, what this run measured (the worst workload), met."""
+    """One row per target: what was asked, what this run measured (the worst workload), met.
+
+    Where the client capped either side on that workload, the throughput ratio compares load
+    generators more than servers, so a second line gives the servers' CPU cost ratio there.
+    """
     rows = []
     for target in targets(results):
         if target.server not in results.servers or target.against not in results.servers:
@@ -282,7 +311,11 @@ def targets_table(results: Results) -> Table:
         named = ", ".join(target.workloads) if target.workloads else "every workload"
         on = where if len(workloads) == 1 else f"{named} (worst: {where})"
         asked = f"{target.server} ≥ {target.at_least:g}x {target.against} on {on}"
-        rows.append([asked, f"{worst:.2f}x", "yes" if worst >= target.at_least else "no"])
+        bound = "≥" if results.client_bound(target.server, where) else ""
+        met = "yes" if worst >= target.at_least else "no"
+        rows.append([asked, f"{bound}{worst:.2f}x", met])
+        if note := _cost_note(results, target, where):
+            rows.append(note)
     for server in IDLE_TARGET_SERVERS:
         idle = results.idle.get(server)
         if idle is None:
@@ -293,8 +326,29 @@ def targets_table(results: Results) -> Table:
     return Table(["target", "measured", "met"], rows)
 
 
+def _cost_note(results: Results, target: Target, workload: str) -> list[str] | None:
+    """The second line of a target whose ratio on `workload` is client-bound: the CPU ratio.
+
+    It is not judged against the target, which asks for throughput; it says which server would
+    be ahead were the client not in the way.
+    """
+    bound = [
+        name for name in (target.server, target.against) if results.client_bound(name, workload)
+    ]
+    ratio = results.cost_ratio(target.server, workload, target.against)
+    if not bound or ratio is None:
+        return None
+    who = "both" if len(bound) == 2 else bound[0]
+    per = "per MiB" if WORKLOADS[workload].unit == "MiB/s" else "per request"
+    asked = (
+        f"↳ client-bound ({who}), so by server CPU: {target.against}'s {per} ÷ {target.server}'s"
+    )
+    return [asked, f"{ratio:.2f}x", ""]
+
+
 def details_table(results: Results) -> Table:
-    """Every server and workload: median, spread, latency, errors and the client's CPU."""
+    """Every server and workload: median, spread, latency, errors, the client's CPU and the
+    server's CPU per unit of work."""
     headings = [
         "server",
         "workload",
@@ -305,6 +359,7 @@ def details_table(results: Results) -> Table:
         "p99 ms",
         "errors",
         "client CPU",
+        "server CPU",
     ]
     rows = []
     for workload in results.workloads:
@@ -327,6 +382,7 @@ def details_table(results: Results) -> Table:
                     _latency(sample.latency_p99_ms for sample in samples),
                     f"{sum(sample.errors for sample in samples):,}",
                     f"{max(sample.client_cpu for sample in samples):.0%}",
+                    _cost_cell(results, server, workload),
                 ]
             )
     return Table(headings, rows)
@@ -337,11 +393,38 @@ def _latency(values: Iterable[float | None]) -> str:
     return f"{statistics.median(known):.2f}" if known else "—"
 
 
+def _cost_cell(results: Results, server: str, workload: str) -> str:
+    cost = results.cost(server, workload)
+    return f"{cost_text(cost)} {WORKLOADS[workload].cost_unit}" if cost is not None else "—"
+
+
+def cost_text(value: float) -> str:
+    """A CPU cost to three significant figures (whole numbers from 100 up)."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    decimals = 1 if value >= 10 else 2 if value >= 1 else 3
+    return f"{value:.{decimals}f}"
+
+
 LEGEND = (
     "Each cell is the median over the rounds (requests/s, or MiB/s for the 1 MiB file) and, in"
     " brackets, its ratio to nginx with as many worker processes, measured in the same run."
     " ≥: the load generator used most of its core in most rounds, so the server may be faster"
     " than shown. *: more than 1% of requests failed in some round (see the details)."
+)
+
+DETAILS_LEGEND = (
+    "server CPU: the CPU time (user + system) the server's whole process tree spent during the"
+    " load, per request (per MiB for the 1 MiB file), median over the rounds; less is better."
+    " Where the client was CPU-bound (≥ in the throughput table), throughput shows the client's"
+    " ceiling, not the server's, so compare servers by this column instead."
+)
+
+TARGETS_LEGEND = (
+    "A ratio marked ≥ was capped by the client on our side. Where either side's client was"
+    " CPU-bound, a second line (↳) gives the server-CPU ratio on the same workload: the other"
+    " server's CPU per request (or per MiB) divided by ours, so that 1 or more means we spend at"
+    " most as much CPU per unit of work. It is shown, not judged: the targets ask for throughput."
 )
 
 METHOD = """\
@@ -363,6 +446,10 @@ METHOD = """\
   100 ms (median of 5). Memory per idle connection is the growth of the server's process tree
   (PSS, so forked children's shared pages count once) divided by the connections held, at the
   highest level held.
+- Server CPU: the user and system time of the server's process tree (its first process, every
+  descendant, and the children they reaped) read from /proc just before and just after each load
+  run; the difference is divided by the requests (or MiB) served. Idle servers beside it burn
+  next to nothing, and the load generator's own CPU is not in it.
 - `python -m bench --from-json FILE --markdown docs/PERFORMANCE.md` renders a saved run (`--json`)
   again without measuring anything.
 """
@@ -389,10 +476,11 @@ def markdown(results: Results) -> str:
         parts += ["## Idle connections\n", idle_table(results).markdown() + "\n"]
     target_table = targets_table(results)
     if target_table.rows:
-        parts += ["## Targets\n", target_table.markdown() + "\n"]
+        parts += ["## Targets\n", TARGETS_LEGEND + "\n", target_table.markdown() + "\n"]
     if results.problems:
         parts += ["## Problems during the run\n", *(f"- {line}" for line in results.problems), ""]
-    parts += ["## Every measurement\n", details_table(results).markdown() + "\n"]
+    parts += ["## Every measurement\n", DETAILS_LEGEND + "\n"]
+    parts += [details_table(results).markdown() + "\n"]
     parts += ["## How it is measured\n", METHOD]
     return "\n".join(parts)
 

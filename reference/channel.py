@@ -9,9 +9,8 @@ read, so a client that pipelines faster than it reads is slowed down by TCP
 flow control instead of growing our buffers.
 
 The event loop owns the socket's registration, so the channel never closes
-the socket itself: it sets :attr:`Channel.finished` and the loop calls
-:meth:`Channel.close` after unregistering (closing first is the classic
-``EBADF`` from ``epoll.unregister``).
+the socket itself: it sets :attr:`Channel.finished`, and the loop retires it
+from whatever it watches and then calls :meth:`Channel.close`.
 """
 
 from __future__ import annotations
@@ -111,7 +110,7 @@ class Channel:
         self._queue(self.connection.stop(now), now)
 
     def close(self) -> None:
-        """Release the socket and any file being sent; call after unregistering."""
+        """Release the socket and any file being sent; the loop calls it once it retired the channel."""
         self.finished = True
         self._close_file()
         self.sock.close()

@@ -10,6 +10,7 @@ connections as with none; the wait never sleeps past the earliest one.
 
 from __future__ import annotations
 
+import logging
 import select
 import time
 
@@ -17,6 +18,10 @@ from reference.backends.base import Backend
 from reference.channel import Channel, Waiting
 from reference.timers import Deadlines
 
+log = logging.getLogger("reference")
+
+#: Seconds accepting pauses after the process runs out of descriptors.
+ACCEPT_PAUSE = 0.1
 _READ_OR_ERROR = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 _WRITE_OR_ERROR = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 #: The epoll events for each of Channel.waiting_for's answers.
@@ -34,6 +39,9 @@ class EpollBackend(Backend):
         self._channels: dict[int, Channel] = {}
         self._interest: dict[int, int] = {}
         self._deadlines = Deadlines(self._deadline_of)
+        #: While accepting is paused (out of descriptors), when to try again.
+        self._resume_accepting: float | None = None
+        self._accept_failing = False
         stop = self.site.stop_signal.fileno
         listener = self.listener.fileno()
         self._epoll.register(listener, select.EPOLLIN)
@@ -50,6 +58,8 @@ class EpollBackend(Backend):
                     elif fd == listener:
                         self._accept()
                 self._expire_deadlines()
+                if self._resume_accepting is not None and give_up is None:
+                    self._maybe_resume_accepting()
         finally:
             for channel in list(self._channels.values()):
                 self._discard(channel)
@@ -57,7 +67,8 @@ class EpollBackend(Backend):
 
     def _begin_stop(self) -> float:
         self._epoll.unregister(self.site.stop_signal.fileno)
-        self._epoll.unregister(self.listener.fileno())
+        if self._resume_accepting is None:
+            self._epoll.unregister(self.listener.fileno())
         now = time.monotonic()
         for channel in list(self._channels.values()):
             channel.on_stop(now)
@@ -65,17 +76,35 @@ class EpollBackend(Backend):
         return now + self.site.limits.shutdown_grace
 
     def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            channel = Channel(client, self.site, time.monotonic())
-            fd = channel.fileno()
-            self._channels[fd] = channel
-            self._interest[fd] = select.EPOLLIN
-            self._epoll.register(fd, select.EPOLLIN)
-            self._deadlines.update(fd, channel.deadline)
+        # One connection per event, as nginx does by default: the listener is level-triggered,
+        # so any others are reported again on the next turn, and a loop until EAGAIN would
+        # pay a failed accept and an exception for nearly every connection.
+        try:
+            client, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as error:
+            # Out of descriptors or memory. The listener stays readable, so waiting on it
+            # would spin: stop watching it for a moment. The connection waits in the backlog.
+            if not self._accept_failing:  # Said once per episode, not every pause.
+                log.warning("accept failed: %s; pausing accepts until it succeeds", error)
+            self._accept_failing = True
+            self._epoll.unregister(self.listener.fileno())
+            self._resume_accepting = time.monotonic() + ACCEPT_PAUSE
+            return
+        self._accept_failing = False
+        channel = Channel(client, self.site, time.monotonic())
+        fd = channel.fileno()
+        self._channels[fd] = channel
+        self._interest[fd] = select.EPOLLIN
+        self._epoll.register(fd, select.EPOLLIN)
+        self._deadlines.update(fd, channel.deadline)
+
+    def _maybe_resume_accepting(self) -> None:
+        assert self._resume_accepting is not None
+        if time.monotonic() >= self._resume_accepting:
+            self._resume_accepting = None
+            self._epoll.register(self.listener.fileno(), select.EPOLLIN)
 
     def _on_event(self, fd: int, channel: Channel, events: int) -> None:
         # What the channel waits for is what it is registered for: every call that can
@@ -114,14 +143,18 @@ class EpollBackend(Backend):
 
     def _discard(self, channel: Channel) -> None:
         fd = channel.fileno()
-        # Unregister before closing: a closed fd can no longer be named to epoll.
-        self._epoll.unregister(fd)
+        # No unregister: closing the socket's only descriptor takes it out of the epoll set,
+        # and saves a system call per connection. (Unregistering after closing would be the
+        # classic EBADF; nothing here duplicates a client's descriptor.)
         del self._channels[fd], self._interest[fd]
         self._deadlines.remove(fd)
         channel.close()
 
     def _timeout(self) -> float:
         bound = self._deadlines.lower_bound()
+        resume = self._resume_accepting
+        if resume is not None and (bound is None or resume < bound):
+            bound = resume
         if bound is None:
             return -1
         return max(bound - time.monotonic(), 0.0)

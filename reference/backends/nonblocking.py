@@ -12,10 +12,13 @@ there is work.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from reference.backends.base import Backend
 from reference.channel import Channel
+
+log = logging.getLogger("reference")
 
 MIN_PAUSE = 0.0001
 MAX_PAUSE = 0.005
@@ -28,6 +31,7 @@ class NonBlockingBackend(Backend):
 
     def serve(self) -> None:
         self.listener.setblocking(False)
+        self._accept_failing = False
         channels: list[Channel] = []
         pause = MIN_PAUSE
         give_up = None
@@ -56,6 +60,14 @@ class NonBlockingBackend(Backend):
             client, _ = self.listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return False
+        except OSError as error:
+            # Out of descriptors or memory: the connection waits in the backlog, and the
+            # idle back-off keeps the next attempts from spinning. Said once per episode.
+            if not self._accept_failing:
+                log.warning("accept failed: %s; retrying", error)
+            self._accept_failing = True
+            return False
+        self._accept_failing = False
         channels.append(Channel(client, self.site, time.monotonic()))
         return True
 

@@ -9,12 +9,15 @@ The timeout tests use a server of their own with timeouts of a second or less.
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import time
 from pathlib import Path
 
 import h11
 import pytest
+import requests
 
 IDLE_TIMEOUT = 0.3
 HEAD_TIMEOUT = 0.6
@@ -155,3 +158,37 @@ def test_client_that_stops_reading_is_dropped(impatient_server):
         while server_side_state(impatient_server.port, client_port) == ESTABLISHED:
             assert time.monotonic() < deadline, "server still holds a client that stopped reading"
             time.sleep(0.05)
+
+
+def descriptors_open(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_running_out_of_descriptors_never_stops_the_server(backend, start_server, docroot):
+    """A flood of idle clients can exhaust the server's descriptors; once they leave, it serves.
+
+    accept() then fails with EMFILE over and over while the connection waits in the backlog:
+    a server must neither die of it nor spin on it, and must take connections again once
+    descriptors are free.
+    """
+    server = start_server(backend)
+    assert_still_serving(server, docroot)  # Caches warm: serving needs no new descriptor.
+    limit = descriptors_open(server.pid) + 1
+    resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (limit, limit))
+    held = [server.connect() for _ in range(5)]
+    if backend != "process":  # Its parent never accepts; its children were forked earlier.
+        deadline = time.monotonic() + SLACK
+        while descriptors_open(server.pid) < limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert descriptors_open(server.pid) >= limit, "the server never took a connection"
+    for connection in held:
+        connection.sock.close()
+    deadline = time.monotonic() + SLACK
+    while True:
+        try:
+            assert_still_serving(server, docroot)
+            break
+        except (OSError, requests.RequestException):
+            if time.monotonic() > deadline:
+                raise
+    assert server.process.poll() is None

@@ -13,6 +13,9 @@ is divided by N, so start-up costs cancel out. Stages:
 ``epoll``
     The epoll backend in a thread, serving one loopback connection that a client in the main
     thread drives request by request. The client's own instructions are included, and are small.
+``close``
+    The same with a new connection for each request, which asks to close: accepting, setting
+    up and closing a connection included.
 
 Kernel work (the system calls themselves) is not counted: callgrind sees user space only.
 A benchmark, not a test: it prints numbers and asserts nothing about them. Needs valgrind
@@ -76,7 +79,35 @@ def run_epoll(count: int) -> None:
         listener.close()
 
 
-STAGES = {"core": run_core, "epoll": run_epoll}
+def run_epoll_close(count: int) -> None:
+    """The epoll backend over loopback, a new connection per request (Connection: close)."""
+    from reference.backends.epoll import EpollBackend
+    from reference.site import Site
+
+    site = Site(os.path.realpath(ROOT))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    server = threading.Thread(target=EpollBackend(listener, site).serve)
+    server.start()
+    request = REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    address = listener.getsockname()
+    try:
+        for _ in range(count + 1):
+            # Not create_connection: its name lookup would cost more than the server's work.
+            with socket.socket() as client:
+                client.settimeout(10)
+                client.connect(address)
+                client.sendall(request)
+                while client.recv(65536):
+                    pass
+    finally:
+        site.stop_signal.set()
+        server.join(timeout=10)
+        listener.close()
+
+
+STAGES = {"core": run_core, "epoll": run_epoll, "close": run_epoll_close}
 
 
 def instructions(stage: str, count: int) -> int:

@@ -76,29 +76,29 @@ class EpollBackend(Backend):
         return now + self.site.limits.shutdown_grace
 
     def _accept(self) -> None:
-        # One connection per event, as nginx does by default: the listener is level-triggered,
-        # so any others are reported again on the next turn, and a loop until EAGAIN would
-        # pay a failed accept and an exception for nearly every connection.
-        try:
-            client, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        except OSError as error:
-            # Out of descriptors or memory. The listener stays readable, so waiting on it
-            # would spin: stop watching it for a moment. The connection waits in the backlog.
-            if not self._accept_failing:  # Said once per episode, not every pause.
-                log.warning("accept failed: %s; pausing accepts until it succeeds", error)
-            self._accept_failing = True
-            self._epoll.unregister(self.listener.fileno())
-            self._resume_accepting = time.monotonic() + ACCEPT_PAUSE
-            return
-        self._accept_failing = False
-        channel = Channel(client, self.site, time.monotonic())
-        fd = channel.fileno()
-        self._channels[fd] = channel
-        self._interest[fd] = select.EPOLLIN
-        self._epoll.register(fd, select.EPOLLIN)
-        self._deadlines.update(fd, channel.deadline)
+        # Everything waiting, not one per event: with many clients connecting at once, one
+        # per loop turn leaves them queueing in the backlog behind every other event.
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:
+                # Out of descriptors or memory. The listener stays readable, so waiting on it
+                # would spin: stop watching it for a moment. The connection waits in the backlog.
+                if not self._accept_failing:  # Said once per episode, not every pause.
+                    log.warning("accept failed: %s; pausing accepts until it succeeds", error)
+                self._accept_failing = True
+                self._epoll.unregister(self.listener.fileno())
+                self._resume_accepting = time.monotonic() + ACCEPT_PAUSE
+                return
+            self._accept_failing = False
+            channel = Channel(client, self.site, time.monotonic())
+            fd = channel.fileno()
+            self._channels[fd] = channel
+            self._interest[fd] = select.EPOLLIN
+            self._epoll.register(fd, select.EPOLLIN)
+            self._deadlines.update(fd, channel.deadline)
 
     def _maybe_resume_accepting(self) -> None:
         assert self._resume_accepting is not None

@@ -25,6 +25,7 @@ A benchmark, not a test: it prints numbers and asserts nothing about them. Needs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "html")
 REQUEST = b"GET /index.html HTTP/1.1\r\nHost: localhost:7890\r\nUser-Agent: wrk\r\n\r\n"
@@ -50,8 +52,9 @@ def run_core(count: int) -> None:
         connection.output_drained(now)
 
 
-def run_epoll(count: int) -> None:
-    """The epoll backend over loopback, one request at a time."""
+@contextlib.contextmanager
+def epoll_server() -> Iterator[tuple[str, int]]:
+    """The epoll backend serving html/ in a thread, on a free loopback port, until the end."""
     from reference.backends.epoll import EpollBackend
     from reference.site import Site
 
@@ -61,9 +64,18 @@ def run_epoll(count: int) -> None:
     listener.listen()
     server = threading.Thread(target=EpollBackend(listener, site).serve)
     server.start()
-    client = socket.create_connection(listener.getsockname(), timeout=10)
-    expected = os.path.getsize(os.path.join(ROOT, "index.html"))
     try:
+        yield listener.getsockname()
+    finally:
+        site.stop_signal.set()
+        server.join(timeout=10)
+        listener.close()
+
+
+def run_epoll(count: int) -> None:
+    """The epoll backend over loopback, one request at a time."""
+    expected = os.path.getsize(os.path.join(ROOT, "index.html"))
+    with epoll_server() as address, socket.create_connection(address, timeout=10) as client:
         for _ in range(count + 1):
             client.sendall(REQUEST)
             received = b""
@@ -72,27 +84,12 @@ def run_epoll(count: int) -> None:
                 if not chunk:
                     raise ConnectionError("the server closed the connection")
                 received += chunk
-    finally:
-        site.stop_signal.set()
-        client.close()
-        server.join(timeout=10)
-        listener.close()
 
 
 def run_epoll_close(count: int) -> None:
     """The epoll backend over loopback, a new connection per request (Connection: close)."""
-    from reference.backends.epoll import EpollBackend
-    from reference.site import Site
-
-    site = Site(os.path.realpath(ROOT))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    server = threading.Thread(target=EpollBackend(listener, site).serve)
-    server.start()
     request = REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
-    address = listener.getsockname()
-    try:
+    with epoll_server() as address:
         for _ in range(count + 1):
             # Not create_connection: its name lookup would cost more than the server's work.
             with socket.socket() as client:
@@ -101,10 +98,6 @@ def run_epoll_close(count: int) -> None:
                 client.sendall(request)
                 while client.recv(65536):
                     pass
-    finally:
-        site.stop_signal.set()
-        server.join(timeout=10)
-        listener.close()
 
 
 STAGES = {"core": run_core, "epoll": run_epoll, "close": run_epoll_close}
